@@ -1,0 +1,69 @@
+// Parsing and validating a cluster configuration document. Errors are values, each naming the path
+// and the reason (`serviceSets.QM1.resources[2].params.ip: ...`), never exceptions.
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ClusterConfigSchema, GRACE_WARNING_MS, setRequiresFencing, takeoverGraceMs, type ClusterConfig } from './cluster-schema.js';
+import { formatDurationMs } from './duration.js';
+
+/** Larger documents are refused before parsing: a cluster config is a few kilobytes. */
+export const MAX_CONFIG_BYTES = 1_048_576;
+
+export type ConfigCheck =
+  | { ok: true; config: ClusterConfig; warnings: string[] }
+  | { ok: false; errors: string[] };
+
+/** Parses YAML text and validates it against the schema and its cross-field rules. */
+export function checkClusterConfig(text: string): ConfigCheck {
+  if (Buffer.byteLength(text, 'utf8') > MAX_CONFIG_BYTES) {
+    return { ok: false, errors: [`config: larger than ${MAX_CONFIG_BYTES} bytes`] };
+  }
+  let data: unknown;
+  try {
+    const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+    if (doc.errors.length > 0) {
+      return { ok: false, errors: doc.errors.map((e) => `yaml: ${oneLine(e.message)}`) };
+    }
+    data = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    return { ok: false, errors: [`yaml: ${oneLine(err instanceof Error ? err.message : String(err))}`] };
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    return { ok: false, errors: ['config: the document must be a mapping (timing, nodes, fencing, serviceSets)'] };
+  }
+  const parsed = ClusterConfigSchema.safeParse(data);
+  if (!parsed.success) return { ok: false, errors: formatIssues(parsed.error.issues) };
+  return { ok: true, config: parsed.data, warnings: configWarnings(parsed.data) };
+}
+
+function configWarnings(config: ClusterConfig): string[] {
+  const warnings: string[] = [];
+  for (const [setName, set] of Object.entries(config.serviceSets)) {
+    const graceMs = takeoverGraceMs(set, config.timing.fenceMargin);
+    const fenced = setRequiresFencing(set);
+    if (graceMs > GRACE_WARNING_MS) {
+      warnings.push(
+        `serviceSets.${setName}: takeover grace after an unplanned loss is ${formatDurationMs(graceMs)} ` +
+          `(longest stop timeout minus fenceMargin)${fenced ? ' unless the old owner is fenced first' : ''}; ` +
+          'configure a fence device for the nodes, or shorter stop timeouts',
+      );
+    }
+  }
+  return warnings;
+}
+
+/** zod issues as `path: reason` lines, with array indexes written as `[i]`. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
+    const path = issue.path.reduce<string>((acc, seg) => {
+      if (typeof seg === 'number') return `${acc}[${seg}]`;
+      return acc === '' ? String(seg) : `${acc}.${String(seg)}`;
+    }, '');
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+    return `${path === '' ? 'config' : path}: ${oneLine(message)}`;
+  });
+}
+
+function oneLine(text: string): string {
+  return text.split('\n')[0].slice(0, 300);
+}

@@ -1,0 +1,194 @@
+// The decision rule for one service set on one host: given the cluster view, this host's lease and
+// what its resources are doing, what is the single next step, and why. Level-triggered: the shell
+// calls it again after every change, so a decision never depends on remembering an earlier one.
+//
+// The rules, in priority order (each a guarantee of SPEC §4–§5):
+//   0. maintenance: touch nothing.
+//   1. lease in doubt (now >= validUntil - fenceMargin): stop everything local, start nothing.
+//   2. a stop failed: blocked; ownership is never released (peers may fence; an operator cleans up).
+//   3. not the owner: stop any local copy; if the set has no owner and this host is the best
+//      eligible one, acquire it by transaction.
+//   4. the owner: leave (failure, switchover, standby, ban, failback) by stopping in reverse and then
+//      releasing; otherwise, after an unplanned takeover, wait for the fence or the grace; then start
+//      the resources in order.
+import { placeSet, noEligibleReason } from './placement.js';
+import type { DecideInput, SetDecision, LocalSet, ClusterView, OwnerRecord } from './types.js';
+import type { ClusterConfig } from '../config/cluster-schema.js';
+
+export function decideSet(input: DecideInput): SetDecision {
+  const { me, nowMs, lease, view, config, set, local } = input;
+  const owner = view.owners.get(set);
+  const active = highestActive(local);
+
+  if (view.maintenance.cluster || view.maintenance.sets.has(set)) {
+    const scope = view.maintenance.cluster ? 'cluster-wide maintenance' : `maintenance of ${set}`;
+    return none('maintenance', `${scope}: not starting, stopping or monitoring anything`);
+  }
+
+  const leaseOk = lease !== null && nowMs < lease.validUntilMs - config.timing.fenceMargin;
+  if (!leaseOk) {
+    const why = lease === null ? 'no etcd lease' : `etcd lease in doubt (valid ${Math.max(0, Math.round(lease.validUntilMs - nowMs))}ms more, fenceMargin ${config.timing.fenceMargin}ms)`;
+    if (active >= 0) return stop(active, input, `${why}: self-fencing, stopping ${resourceId(input, active)}`);
+    if (local.stopFailure) return none('blocked', `${why}; stop failed earlier: ${local.stopFailure}`);
+    return none('stopped', `${why}: not starting anything`);
+  }
+
+  if (local.stopFailure) {
+    return none('blocked', `stop failed on ${me}: ${local.stopFailure}; ${set} stays blocked here until hactl cleanup`);
+  }
+
+  const iOwn = owner !== undefined && owner.node === me && owner.leaseId === lease.leaseId;
+  if (!iOwn) return decideAsNonOwner(input, owner, active);
+  return decideAsOwner(input, owner, active);
+}
+
+function decideAsNonOwner(input: DecideInput, owner: OwnerRecord | undefined, active: number): SetDecision {
+  const { me, view, config, set, local, wallMs } = input;
+  if (active >= 0) {
+    const whose = owner ? `${owner.node} owns ${set} (token ${owner.token})` : `${me} does not own ${set}`;
+    return stop(active, input, `${whose}: stopping local ${resourceId(input, active)}`);
+  }
+  if (!local.probed) return none('stopped', `probing the resources of ${set} on ${me} first`);
+  if (owner) return none('stopped', `owned by ${owner.node} (token ${owner.token})`);
+
+  const holder = view.holders.get(set);
+  if (holder?.failed) return none('failed', `${holder.failed}; stopped everywhere until hactl cleanup ${set}`);
+  if (config.serviceSets[set].mode === 'clone') return none('stopped', 'clone sets are not managed by this version');
+
+  const placement = placeSet(view, config, set, wallMs);
+  let best = placement.ranked[0];
+  const handoff = holder?.released && holder.handoffTo !== undefined && placement.ranked.includes(holder.handoffTo);
+  if (handoff) best = holder!.handoffTo!;
+  if (best === undefined) return none('stopped', noEligibleReason(placement));
+  if (best !== me) return none('stopped', `waiting for ${best} to take ${set}`);
+
+  // "Dirty": the last holder never released the set, so its lease expired (or was revoked) while it
+  // may have been running it. Our own earlier run counts as clean once we have probed and stopped.
+  const dirty = holder !== undefined && !holder.released && holder.node !== me;
+  const reason = dirty
+    ? `${holder!.node} lost its lease while owning ${set}: taking over`
+    : handoff
+      ? `planned switchover from ${holder!.node}: taking ${set}`
+      : `${set} has no owner and ${me} is the best eligible node`;
+  return { action: { kind: 'acquire', dirty, holderRevision: holder?.modRevision ?? 0 }, reason, state: 'stopped' };
+}
+
+function decideAsOwner(input: DecideInput, owner: OwnerRecord, active: number): SetDecision {
+  const { me, nowMs, wallMs, view, config, set, local } = input;
+  const spec = config.serviceSets[set];
+
+  if (local.token !== null && local.token !== owner.token && active >= 0) {
+    return stop(active, input, `resources were started under token ${local.token}, ownership is now token ${owner.token}: stopping them`);
+  }
+
+  if (local.moveAway) {
+    const why = local.moveAway.reason;
+    if (active >= 0) return stop(active, input, `${why}: stopping ${set} to move it`);
+    return {
+      action: {
+        kind: 'release',
+        ban: local.moveAway.ban ? { untilWallMs: wallMs + spec.onFailure.banFor, reason: why } : undefined,
+        failed: local.moveAway.fatal ? why : undefined,
+      },
+      reason: local.moveAway.fatal ? `${why}: releasing ${set}, stopped everywhere until cleanup` : `${why}: releasing ${set} so another node can run it`,
+      state: local.moveAway.fatal ? 'failed' : 'stopping',
+    };
+  }
+
+  const planned = plannedMove(input);
+  if (planned?.kind === 'refuse') return { action: { kind: 'clear-intent' }, reason: planned.why, state: active >= 0 ? 'running' : 'stopped' };
+  if (planned) {
+    const where = planned.to ? `planned switchover to ${planned.to}` : 'stopping it here with nowhere to go';
+    if (active >= 0) return stop(active, input, `${planned.why}: ${where}, stopping ${resourceId(input, active)}`);
+    return { action: { kind: 'release', handoffTo: planned.to }, reason: `${planned.why}: ${where}, releasing ${set}`, state: 'stopping' };
+  }
+
+  const first = local.resources.findIndex((phase) => phase !== 'running');
+  if (first < 0) return none('running', `running on ${me}`);
+
+  if (local.fenceOf && active < 0) {
+    const fence = view.fences.get(local.fenceOf.node);
+    const fenced = fence !== undefined && fence.modRevision > local.fenceOf.afterRevision;
+    if (!fenced) {
+      return none('blocked', `waiting for ${local.fenceOf.node} to be fenced before starting ${set} (requireFencing): ${fenceHint(config, local.fenceOf.node)}`);
+    }
+  }
+  const fencedOk = local.fenceOf !== null && (view.fences.get(local.fenceOf.node)?.modRevision ?? 0) > local.fenceOf.afterRevision;
+  if (local.graceUntilMs !== null && nowMs < local.graceUntilMs && !fencedOk && active < 0) {
+    return {
+      action: { kind: 'wait', untilMs: local.graceUntilMs },
+      reason: `takeover grace: the previous owner's lease expired; waiting ${Math.ceil(local.graceUntilMs - nowMs)}ms for it to finish stopping`,
+      state: 'starting',
+    };
+  }
+
+  // Start in order. A resource that is not running while a later one runs (a failed monitor, or a
+  // probe after restart) means: stop the later ones in reverse, then start again from it.
+  if (active >= first) {
+    return stop(active, input, `${resourceId(input, first)} is not running: restarting ${set} from it`, 'starting');
+  }
+  return {
+    action: { kind: 'start', index: first },
+    reason: `starting ${resourceId(input, first)} (${first + 1}/${local.resources.length}) on ${me}`,
+    state: 'starting',
+  };
+}
+
+type Planned = { kind: 'move'; to?: string; why: string } | { kind: 'refuse'; why: string } | null;
+
+/** An operator intent or placement change that makes the owner leave: switchover, standby, ban, failback. */
+function plannedMove(input: DecideInput): Planned {
+  const { me, view, config, set, wallMs } = input;
+  const spec = config.serviceSets[set];
+  const placement = placeSet(view, config, set, wallMs);
+  const others = placement.ranked.filter((n) => n !== me);
+  const intent = view.failoverIntents.get(set);
+  if (intent) {
+    if (intent.to === me) return { kind: 'refuse', why: `failover of ${set} to ${me}: it already runs there` };
+    if (intent.to !== undefined && !others.includes(intent.to)) {
+      const why = placement.excluded.find((e) => e.startsWith(`${intent.to} `)) ?? `${intent.to} is not a candidate for ${set}`;
+      return { kind: 'refuse', why: `failover of ${set} to ${intent.to} refused: ${why}` };
+    }
+    const to = intent.to ?? others[0];
+    if (to === undefined) return { kind: 'refuse', why: `failover of ${set} refused: ${noEligibleReason({ ranked: [], excluded: placement.excluded })}` };
+    return { kind: 'move', to, why: `operator requested failover of ${set}` };
+  }
+  if (view.standby.has(me)) return { kind: 'move', to: others[0], why: `${me} is in standby` };
+  const ban = view.bans.get(set)?.get(me);
+  if (ban && ban.untilWallMs > wallMs) return { kind: 'move', to: others[0], why: `${me} is banned for ${set} (${ban.reason})` };
+  const prefer = spec.prefer ?? [];
+  if (!spec.anyNode && prefer.length > 0 && !prefer.includes(me)) return { kind: 'move', to: others[0], why: `${me} is not in ${set}.prefer` };
+  if (spec.failback && others.length > 0) {
+    const best = others[0];
+    const rank = (n: string): number => (prefer.indexOf(n) < 0 ? prefer.length : prefer.indexOf(n));
+    if (rank(best) < rank(me)) return { kind: 'move', to: best, why: `failback: ${best} is preferred over ${me}` };
+  }
+  return null;
+}
+
+function fenceHint(config: ClusterConfig, node: string): string {
+  const device = config.nodes?.[node]?.fence;
+  return device
+    ? `fencing through device ${device}`
+    : `no fence device configured for ${node}; after making sure it is off, run hactl fence ${node} --confirm-down`;
+}
+
+/** The highest index whose resource may be active here (running or unknown), or -1. */
+export function highestActive(local: LocalSet): number {
+  for (let i = local.resources.length - 1; i >= 0; i--) if (local.resources[i] !== 'stopped') return i;
+  return -1;
+}
+
+function resourceId(input: DecideInput, index: number): string {
+  return input.config.serviceSets[input.set].resources[index]?.id ?? `#${index}`;
+}
+
+function none(state: SetDecision['state'], reason: string): SetDecision {
+  return { action: { kind: 'none' }, reason, state };
+}
+
+function stop(index: number, _input: DecideInput, reason: string, state: SetDecision['state'] = 'stopping'): SetDecision {
+  return { action: { kind: 'stop', index }, reason, state };
+}
+
+export type { ClusterView };

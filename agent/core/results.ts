@@ -1,0 +1,124 @@
+// How action results change this host's view of a set (pure). The OCF exit codes of SPEC §6.1:
+// 0 success; 1 generic (soft: restart in place); 2, 4, 5 hard for this host (move and ban);
+// 6 not configured (fatal: stop everywhere until cleanup); 7 not running; 8/9 promoted (running);
+// 190/191 degraded (success with a warning). Anything else, or a timeout, is an error.
+import type { ServiceSetConfig } from '../config/cluster-schema.js';
+import type { LocalSet, ResourcePhase } from './types.js';
+
+export type ActionOutcome =
+  | { status: 'exited'; rc: number; reason?: string }
+  | { status: 'timed-out' }
+  | { status: 'spawn-failed'; reason: string };
+
+export const OCF = {
+  SUCCESS: 0,
+  ERR_GENERIC: 1,
+  ERR_ARGS: 2,
+  ERR_UNIMPLEMENTED: 3,
+  ERR_PERM: 4,
+  ERR_INSTALLED: 5,
+  ERR_CONFIGURED: 6,
+  NOT_RUNNING: 7,
+  RUNNING_PROMOTED: 8,
+  FAILED_PROMOTED: 9,
+  DEGRADED: 190,
+  DEGRADED_PROMOTED: 191,
+} as const;
+
+export type FailureClass = 'ok' | 'not-running' | 'soft' | 'hard' | 'fatal';
+
+export function classify(outcome: ActionOutcome): FailureClass {
+  if (outcome.status !== 'exited') return 'soft';
+  switch (outcome.rc) {
+    case OCF.SUCCESS:
+    case OCF.RUNNING_PROMOTED:
+    case OCF.DEGRADED:
+    case OCF.DEGRADED_PROMOTED:
+      return 'ok';
+    case OCF.NOT_RUNNING:
+      return 'not-running';
+    case OCF.ERR_ARGS:
+    case OCF.ERR_PERM:
+    case OCF.ERR_INSTALLED:
+      return 'hard';
+    case OCF.ERR_CONFIGURED:
+      return 'fatal';
+    default:
+      return 'soft';
+  }
+}
+
+/** "rc=1: queue manager QM1 failed to start", "timed out", ... */
+export function describeOutcome(outcome: ActionOutcome): string {
+  if (outcome.status === 'timed-out') return 'timed out';
+  if (outcome.status === 'spawn-failed') return `could not run the agent: ${outcome.reason}`;
+  return outcome.reason ? `rc=${outcome.rc}: ${outcome.reason}` : `rc=${outcome.rc}`;
+}
+
+function withPhase(local: LocalSet, index: number, phase: ResourcePhase): LocalSet {
+  const resources = local.resources.slice();
+  resources[index] = phase;
+  return { ...local, resources };
+}
+
+/** A start finished. Any failure makes the set leave this host (SPEC §4), banned for `banFor`. */
+export function afterStart(local: LocalSet, index: number, resourceId: string, outcome: ActionOutcome, token: number): LocalSet {
+  const cls = classify(outcome);
+  if (cls === 'ok') return { ...withPhase(local, index, 'running'), token };
+  const reason = `start of ${resourceId} failed (${describeOutcome(outcome)})`;
+  return { ...withPhase(local, index, 'unknown'), token, moveAway: { reason, ban: true, fatal: cls === 'fatal' } };
+}
+
+/** A stop finished. A failed stop leaves the state unknown: the set is blocked, never released. */
+export function afterStop(local: LocalSet, index: number, resourceId: string, outcome: ActionOutcome): LocalSet {
+  if (classify(outcome) === 'ok' || (outcome.status === 'exited' && outcome.rc === OCF.NOT_RUNNING)) {
+    const next = withPhase(local, index, 'stopped');
+    return next.resources.every((p) => p === 'stopped') ? { ...next, token: null } : next;
+  }
+  return { ...withPhase(local, index, 'unknown'), stopFailure: `stop of ${resourceId} failed (${describeOutcome(outcome)})` };
+}
+
+/** A probe (monitor with interval 0) at agent start-up or before taking a set. */
+export function afterProbe(local: LocalSet, index: number, outcome: ActionOutcome): LocalSet {
+  const cls = classify(outcome);
+  return withPhase(local, index, cls === 'ok' ? 'running' : cls === 'not-running' ? 'stopped' : 'unknown');
+}
+
+/**
+ * A recurring monitor finished. "Not running" when it should run is a failure too. Soft failures
+ * restart in place up to `onFailure.restarts` times within `onFailure.window`; then the set moves
+ * and this host is banned. Hard errors move at once; fatal ones stop the set everywhere.
+ */
+export function afterMonitor(local: LocalSet, index: number, resourceId: string, outcome: ActionOutcome, spec: ServiceSetConfig, nowMs: number): LocalSet {
+  const cls = classify(outcome);
+  if (cls === 'ok') return local;
+  const what = cls === 'not-running' ? `${resourceId} is not running` : `monitor of ${resourceId} failed (${describeOutcome(outcome)})`;
+  const failureTimesMs = [...local.failureTimesMs.filter((t) => nowMs - t < spec.onFailure.window), nowMs];
+  const next: LocalSet = { ...withPhase(local, index, cls === 'not-running' ? 'stopped' : 'unknown'), failureTimesMs };
+  if (cls === 'hard' || cls === 'fatal') return { ...next, moveAway: { reason: what, ban: true, fatal: cls === 'fatal' } };
+  if (failureTimesMs.length > spec.onFailure.restarts) {
+    return { ...next, moveAway: { reason: `${what}: ${failureTimesMs.length} failures within ${Math.round(spec.onFailure.window / 1000)}s`, ban: true, fatal: false } };
+  }
+  return next;
+}
+
+/** Ownership acquired: record the token, and what an unplanned takeover must wait for. */
+export function afterAcquire(
+  local: LocalSet,
+  token: number,
+  takeover: { dirty: boolean; oldHolder?: string; holderRevision: number; requiresFencing: boolean; graceMs: number; nowMs: number },
+): LocalSet {
+  if (!takeover.dirty) return { ...local, token, graceUntilMs: null, fenceOf: null, moveAway: null };
+  return {
+    ...local,
+    token,
+    moveAway: null,
+    graceUntilMs: takeover.nowMs + takeover.graceMs,
+    fenceOf: takeover.requiresFencing && takeover.oldHolder ? { node: takeover.oldHolder, afterRevision: takeover.holderRevision } : null,
+  };
+}
+
+/** Ownership released (after everything stopped). */
+export function afterRelease(local: LocalSet): LocalSet {
+  return { ...local, token: null, graceUntilMs: null, fenceOf: null, moveAway: null, failureTimesMs: [] };
+}

@@ -1,0 +1,144 @@
+// Types of the pure decision core. The core never performs I/O, never reads a clock and never
+// logs: time comes in as `nowMs` (monotonic) and `wallMs`, facts come in as a ClusterView (what
+// etcd says) and a LocalSet (what this host's resources are doing), and a decision comes out with
+// the reason a person will read in `hactl status` and the event history.
+import type { ClusterConfig } from '../config/cluster-schema.js';
+
+export interface NodeRecord {
+  name: string;
+  leaseId: string;
+  /** Wall-clock ms when the agent registered. */
+  startedAtWallMs: number;
+}
+
+export interface OwnerRecord {
+  set: string;
+  node: string;
+  leaseId: string;
+  /** The owner key's create revision: the fencing token. */
+  token: number;
+}
+
+/** Who last acquired a set, and whether it let go cleanly (see agent/etcd/keys.ts). */
+export interface HolderRecord {
+  node: string;
+  released: boolean;
+  /** A planned switchover names the node that takes over next. */
+  handoffTo?: string;
+  /** A fatal failure (OCF rc 6) stops the set everywhere until `hactl cleanup`. */
+  failed?: string;
+  /** Revision of the acquisition or release that wrote this record. */
+  modRevision: number;
+}
+
+export interface BanRecord {
+  untilWallMs: number;
+  reason: string;
+}
+
+export interface FenceRecord {
+  node: string;
+  how: string;
+  atWallMs: number;
+  modRevision: number;
+}
+
+export interface FailoverIntent {
+  to?: string;
+  modRevision: number;
+}
+
+/** Everything the core knows about the cluster, as read from etcd at `revision`. */
+export interface ClusterView {
+  revision: number;
+  config: ClusterConfig | null;
+  nodes: ReadonlyMap<string, NodeRecord>;
+  owners: ReadonlyMap<string, OwnerRecord>;
+  holders: ReadonlyMap<string, HolderRecord>;
+  failoverIntents: ReadonlyMap<string, FailoverIntent>;
+  /** set -> node -> ban */
+  bans: ReadonlyMap<string, ReadonlyMap<string, BanRecord>>;
+  fences: ReadonlyMap<string, FenceRecord>;
+  standby: ReadonlySet<string>;
+  maintenance: { cluster: boolean; sets: ReadonlySet<string> };
+}
+
+/** What a resource is doing on this host, as far as this agent knows. */
+export type ResourcePhase = 'stopped' | 'running' | 'unknown';
+
+/** A recorded failure that makes the set leave this host. */
+export interface MoveAway {
+  reason: string;
+  /** Ban this host for the set's `banFor` (start failure, hard error, too many restarts). */
+  ban: boolean;
+  /** OCF rc 6: stop everywhere until an operator runs `hactl cleanup`. */
+  fatal: boolean;
+}
+
+/** This host's runtime state of one service set, kept by the shell from action results. */
+export interface LocalSet {
+  /** One phase per configured resource, in configuration order. */
+  resources: ResourcePhase[];
+  /** The fencing token under which the running resources were started (null: none running). */
+  token: number | null;
+  /** Start no exclusive resource before this monotonic time (takeover grace after an expiry). */
+  graceUntilMs: number | null;
+  /** After an unplanned takeover of a set that requires fencing: the old holder to be fenced. */
+  fenceOf: { node: string; afterRevision: number } | null;
+  /** A stop failed: the resource state is unknown; never release ownership (SPEC §4). */
+  stopFailure: string | null;
+  /** Leave this host: stop everything, then release (with a ban). */
+  moveAway: MoveAway | null;
+  /** Monotonic times of recent failures, for `onFailure.restarts` within `onFailure.window`. */
+  failureTimesMs: number[];
+  /** True once this agent has probed the set's resources after its own start. */
+  probed: boolean;
+}
+
+export interface LeaseState {
+  leaseId: string;
+  validUntilMs: number;
+}
+
+export type SetState = 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'blocked' | 'maintenance';
+
+export type SetAction =
+  | { kind: 'none' }
+  | { kind: 'acquire'; dirty: boolean; holderRevision: number }
+  | { kind: 'start'; index: number }
+  | { kind: 'stop'; index: number }
+  | { kind: 'release'; handoffTo?: string; ban?: BanRecord; failed?: string }
+  | { kind: 'clear-intent' }
+  | { kind: 'wait'; untilMs: number };
+
+/** A decision: what to do next for one set, and why, in words a person can read. */
+export interface SetDecision {
+  action: SetAction;
+  reason: string;
+  /** The set's state as this host reports it (meaningful when this host owns the set). */
+  state: SetState;
+}
+
+export interface DecideInput {
+  me: string;
+  nowMs: number;
+  wallMs: number;
+  lease: LeaseState | null;
+  view: ClusterView;
+  config: ClusterConfig;
+  set: string;
+  local: LocalSet;
+}
+
+export function emptyLocalSet(resourceCount: number): LocalSet {
+  return {
+    resources: new Array<ResourcePhase>(resourceCount).fill('stopped'),
+    token: null,
+    graceUntilMs: null,
+    fenceOf: null,
+    stopFailure: null,
+    moveAway: null,
+    failureTimesMs: [],
+    probed: false,
+  };
+}

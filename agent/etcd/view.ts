@@ -1,0 +1,143 @@
+// Builds the core's ClusterView from the raw keys under the cluster prefix. Values that do not
+// parse are skipped (and reported), never trusted: a hand-edited key must not crash an agent.
+import { checkClusterConfig } from '../config/load-cluster.js';
+import type { ClusterConfig } from '../config/cluster-schema.js';
+import type { BanRecord, ClusterView, FailoverIntent, FenceRecord, HolderRecord, NodeRecord, OwnerRecord } from '../core/types.js';
+
+export interface KvEntry {
+  key: string;
+  value: string;
+  createRevision: number;
+  modRevision: number;
+  lease: string;
+}
+
+/** The stored form of the cluster configuration. */
+export interface StoredConfig {
+  yaml: string;
+  appliedAtWallMs: number;
+  appliedBy: string;
+}
+
+export interface ViewBuild {
+  view: ClusterView;
+  /** Keys whose values could not be read, with why. */
+  problems: string[];
+  configRevision: number;
+}
+
+/** Parsing the config is the costly part; it is cached by the config key's mod revision. */
+export class ViewBuilder {
+  private cachedConfig: { modRevision: number; config: ClusterConfig | null; problem?: string } = { modRevision: -1, config: null };
+
+  constructor(private readonly prefix: string) {}
+
+  build(kvs: ReadonlyMap<string, KvEntry>, revision: number): ViewBuild {
+    const problems: string[] = [];
+    const nodes = new Map<string, NodeRecord>();
+    const owners = new Map<string, OwnerRecord>();
+    const holders = new Map<string, HolderRecord>();
+    const failoverIntents = new Map<string, FailoverIntent>();
+    const bans = new Map<string, Map<string, BanRecord>>();
+    const fences = new Map<string, FenceRecord>();
+    const standby = new Set<string>();
+    const maintenanceSets = new Set<string>();
+    let maintenanceCluster = false;
+    let configEntry: KvEntry | undefined;
+
+    for (const kv of kvs.values()) {
+      const rel = kv.key.slice(this.prefix.length);
+      const parts = rel.split('/');
+      const json = (): Record<string, unknown> | null => {
+        try {
+          const v = JSON.parse(kv.value) as unknown;
+          if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+        } catch {
+          // reported below
+        }
+        problems.push(`${rel}: not a JSON object`);
+        return null;
+      };
+      switch (parts[0]) {
+        case 'config':
+          if (parts.length === 1) configEntry = kv;
+          break;
+        case 'nodes': {
+          const v = json();
+          if (v && parts.length === 2) nodes.set(parts[1], { name: parts[1], leaseId: kv.lease, startedAtWallMs: Number(v.startedAtWallMs ?? 0) });
+          break;
+        }
+        case 'owners': {
+          const v = json();
+          if (v && parts.length === 2 && typeof v.node === 'string') {
+            owners.set(parts[1], { set: parts[1], node: v.node, leaseId: kv.lease, token: kv.createRevision });
+          }
+          break;
+        }
+        case 'holders': {
+          const v = json();
+          if (v && parts.length === 2 && typeof v.node === 'string') {
+            holders.set(parts[1], {
+              node: v.node,
+              released: v.released === true,
+              handoffTo: typeof v.handoffTo === 'string' ? v.handoffTo : undefined,
+              failed: typeof v.failed === 'string' ? v.failed : undefined,
+              modRevision: kv.modRevision,
+            });
+          }
+          break;
+        }
+        case 'intents':
+          if (parts[1] === 'failover' && parts.length === 3) {
+            const v = json();
+            if (v) failoverIntents.set(parts[2], { to: typeof v.to === 'string' ? v.to : undefined, modRevision: kv.modRevision });
+          } else if (parts[1] === 'standby' && parts.length === 3) standby.add(parts[2]);
+          else if (parts[1] === 'maintenance' && parts.length === 2) maintenanceCluster = true;
+          else if (parts[1] === 'maintenance' && parts.length === 3) maintenanceSets.add(parts[2]);
+          break;
+        case 'bans': {
+          const v = json();
+          if (v && parts.length === 3) {
+            const perSet = bans.get(parts[1]) ?? new Map<string, BanRecord>();
+            perSet.set(parts[2], { untilWallMs: Number(v.untilWallMs ?? 0), reason: String(v.reason ?? 'banned') });
+            bans.set(parts[1], perSet);
+          }
+          break;
+        }
+        case 'fences': {
+          const v = json();
+          if (v && parts.length === 2) {
+            fences.set(parts[1], { node: parts[1], how: String(v.how ?? ''), atWallMs: Number(v.atWallMs ?? 0), modRevision: kv.modRevision });
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    }
+
+    let config: ClusterConfig | null = null;
+    if (configEntry) {
+      if (this.cachedConfig.modRevision !== configEntry.modRevision) this.cachedConfig = parseStoredConfig(configEntry);
+      config = this.cachedConfig.config;
+      if (this.cachedConfig.problem) problems.push(this.cachedConfig.problem);
+    }
+    return {
+      view: { revision, config, nodes, owners, holders, failoverIntents, bans, fences, standby, maintenance: { cluster: maintenanceCluster, sets: maintenanceSets } },
+      problems,
+      configRevision: configEntry?.modRevision ?? 0,
+    };
+  }
+}
+
+function parseStoredConfig(kv: KvEntry): { modRevision: number; config: ClusterConfig | null; problem?: string } {
+  let stored: StoredConfig;
+  try {
+    stored = JSON.parse(kv.value) as StoredConfig;
+  } catch {
+    return { modRevision: kv.modRevision, config: null, problem: 'config: stored value is not JSON' };
+  }
+  const check = checkClusterConfig(String(stored.yaml ?? ''));
+  if (!check.ok) return { modRevision: kv.modRevision, config: null, problem: `config: ${check.errors[0]}` };
+  return { modRevision: kv.modRevision, config: check.config };
+}

@@ -1,0 +1,643 @@
+// The host agent: the imperative shell around the pure core. It keeps the lease, mirrors the
+// cluster keys, asks the core what to do next for each service set, carries that out (etcd
+// transactions, OCF actions), and feeds the results back. One action at a time per set; sets are
+// independent of each other. Nothing here blocks the event loop (SPEC §5.4).
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Etcd3 } from 'etcd3';
+import type { HostConfig } from '../config/host-config.js';
+import {
+  monitorIntervalMs,
+  monitorTimeoutMs,
+  setRequiresFencing,
+  startTimeoutMs,
+  stopTimeoutMs,
+  takeoverGraceMs,
+  type ClusterConfig,
+  type ServiceSetConfig,
+} from '../config/cluster-schema.js';
+import { decideSet, highestActive } from '../core/decide.js';
+import { afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, describeOutcome } from '../core/results.js';
+import { emptyLocalSet, type ClusterView, type LocalSet, type SetDecision } from '../core/types.js';
+import { makeEtcdClient, type EtcdConnection } from '../etcd/client.js';
+import { Keys } from '../etcd/keys.js';
+import { LeaseKeeper } from '../etcd/lease-keeper.js';
+import { ClusterStore } from '../etcd/store.js';
+import { ViewBuilder } from '../etcd/view.js';
+import { PrefixWatcher } from '../etcd/watcher.js';
+import { resolveAgent, type AgentRef } from '../ocf/resolve.js';
+import { runAction, type ActionResult, type OcfAction } from '../ocf/runner.js';
+import type { Clock } from './clock.js';
+import { EventLog } from './events.js';
+import type { Logger } from './log.js';
+import { startHealthServer, type HealthServer } from './health.js';
+
+/** Lease TTL used when the cluster has no configuration yet. */
+const DEFAULT_LEASE_TTL_SEC = 5;
+/** Longest sleep between reconciliations when nothing is scheduled; a safety net, not the trigger. */
+const IDLE_RECHECK_MS = 1000;
+
+interface SetRuntime {
+  /** The set's configuration the local resources were started with. */
+  spec: ServiceSetConfig;
+  specJson: string;
+  local: LocalSet;
+  busy: boolean;
+  /** Do not decide again until the watched view has reached this revision (our own write). */
+  awaitRevision: number;
+  lastReason: string;
+  lastState: string;
+  sinceWallMs: number;
+  statusJson: string;
+  nextMonitorMs: number[];
+  lastReasons: (string | undefined)[];
+  failCounts: number[];
+  agents: (AgentRef | undefined)[];
+}
+
+interface PersistedLease {
+  leaseId: string;
+  ttlSec: number;
+  node: string;
+}
+
+export class HostAgent {
+  private readonly keys: Keys;
+  private readonly client: Etcd3;
+  private readonly memberClients: Etcd3[];
+  private readonly store: ClusterStore;
+  private readonly watcher: PrefixWatcher;
+  private readonly viewBuilder: ViewBuilder;
+  private readonly events: EventLog;
+  private keeper: LeaseKeeper | undefined;
+  private view: ClusterView | undefined;
+  private readonly sets = new Map<string, SetRuntime>();
+  private kickPending = false;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private granting = false;
+  private health: HealthServer | undefined;
+  private readonly runDir: string;
+
+  constructor(
+    private readonly config: HostConfig,
+    conn: EtcdConnection,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {
+    this.keys = Keys.forCluster(config.cluster);
+    this.client = makeEtcdClient(conn);
+    this.memberClients = conn.endpoints.map((e) => makeEtcdClient(conn, [e]));
+    this.store = new ClusterStore(this.client, this.keys);
+    this.viewBuilder = new ViewBuilder(this.keys.prefix);
+    this.events = new EventLog(this.client, this.keys, config.node, clock);
+    this.runDir = join(config.dataDir, 'run');
+    this.watcher = new PrefixWatcher(this.client, this.keys.prefix, {
+      changed: (kvs, revision) => this.onViewChanged(kvs, revision),
+      trouble: (what) => this.log.warn({ what }, 'etcd watch trouble'),
+    });
+  }
+
+  get node(): string {
+    return this.config.node;
+  }
+
+  /** Cluster-wide maintenance: on shutdown, leave resources and the lease as they are. */
+  inMaintenance(): boolean {
+    return this.view?.maintenance.cluster === true;
+  }
+
+  /** Starts the agent: lease (resumed when possible), registration, watch, first reconciliation. */
+  async start(): Promise<void> {
+    await mkdir(this.runDir, { recursive: true, mode: 0o750 });
+    const ttlSec = await this.configuredTtlSec();
+    await this.establishLease(ttlSec, true);
+    await this.watcher.start();
+    if (this.config.http.listen) {
+      try {
+        this.health = await startHealthServer(this.config.http.listen, () => this.healthReport());
+      } catch (err) {
+        this.log.warn({ listen: this.config.http.listen, err: String(err) }, 'health endpoint not started');
+      }
+    }
+    this.log.info({ node: this.node, cluster: this.config.cluster, leaseId: this.keeper?.leaseId }, 'agent started');
+    this.kick();
+  }
+
+  /**
+   * Stops the agent. With `leaveResources` (maintenance, or an upgrade) resources and the lease are
+   * left as they are, so a restarted agent resumes them. Otherwise every set is stopped in reverse
+   * order and released cleanly, then the lease is revoked.
+   */
+  async stop(leaveResources: boolean): Promise<void> {
+    this.stopping = true;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    if (!leaveResources) {
+      await this.stopAllSets();
+      try {
+        await this.keeper?.revoke();
+        await rmLeaseFile(this.leaseFile());
+      } catch (err) {
+        this.log.warn({ err: String(err) }, 'lease revoke failed; it expires by itself');
+      }
+    } else {
+      this.keeper?.release();
+    }
+    this.watcher.close();
+    await this.health?.close();
+    this.client.close();
+    for (const c of this.memberClients) c.close();
+    this.log.info({ node: this.node, leftResources: leaveResources }, 'agent stopped');
+  }
+
+  // ---- lease ---------------------------------------------------------------------------------
+
+  private leaseFile(): string {
+    return join(this.config.dataDir, 'lease.json');
+  }
+
+  private async configuredTtlSec(): Promise<number> {
+    for (;;) {
+      try {
+        const res = await this.client.get(this.keys.config()).string();
+        if (!res) return DEFAULT_LEASE_TTL_SEC;
+        const built = this.viewBuilder.build(new Map([[this.keys.config(), { key: this.keys.config(), value: res, createRevision: 1, modRevision: 1, lease: '0' }]]), 0);
+        return Math.round((built.view.config?.timing.leaseTtl ?? DEFAULT_LEASE_TTL_SEC * 1000) / 1000);
+      } catch (err) {
+        this.log.warn({ err: String(err) }, 'etcd not reachable; retrying');
+        await sleep(500);
+      }
+    }
+  }
+
+  /** Resumes the lease kept in dataDir when etcd still has it, else grants a new one. */
+  private async establishLease(ttlSec: number, tryResume: boolean): Promise<void> {
+    this.granting = true;
+    try {
+      const keeper = new LeaseKeeper(this.memberClients, { ttlSec, callTimeoutMs: 2000 }, this.clock, {
+        renewed: () => this.onLeaseRenewed(),
+        late: (info) => this.log.warn({ waitedMs: Math.round(info.waitedMs), peer: info.peer }, 'lease keepalive late; moving to next etcd member'),
+        lost: (reason) => this.onLeaseLost(keeper, reason),
+      });
+      const saved = tryResume ? await readLeaseFile(this.leaseFile()) : null;
+      let resumed = false;
+      if (saved && saved.node === this.node) {
+        resumed = await keeper.resume(saved.leaseId, saved.ttlSec, saved.ttlSec * 1000);
+        if (resumed) this.log.info({ leaseId: saved.leaseId }, 'lease resumed');
+      }
+      if (!resumed) {
+        for (;;) {
+          try {
+            await keeper.grant();
+            break;
+          } catch (err) {
+            if (this.stopping) return;
+            this.log.warn({ err: String(err) }, 'lease grant failed; retrying');
+            await sleep(500);
+          }
+        }
+        this.log.info({ leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec }, 'lease granted');
+      }
+      this.keeper = keeper;
+      await writeLeaseFile(this.leaseFile(), { leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec, node: this.node });
+      for (;;) {
+        const put = await this.store.putNode(this.node, keeper.leaseId, { startedAtWallMs: this.clock.wallMs(), pid: process.pid });
+        if (put.status === 'committed' || this.stopping) break;
+        await sleep(250);
+      }
+      if (!resumed) void this.events.append({ what: 'node-online', reason: `${this.node} joined with lease ${keeper.leaseId}` });
+    } finally {
+      this.granting = false;
+    }
+  }
+
+  private onLeaseRenewed(): void {
+    // A renewal after a period of doubt makes starting possible again; otherwise nothing changes.
+    this.scheduleWake();
+  }
+
+  private onLeaseLost(keeper: LeaseKeeper, reason: string): void {
+    if (keeper !== this.keeper || this.stopping) return;
+    this.log.error({ leaseId: keeper.leaseId, reason }, 'lease lost');
+    this.keeper = undefined;
+    this.kick(); // with no lease, every set stops
+    void this.establishLease(Math.max(1, keeper.grantedTtlSec), false).then(() => this.kick());
+  }
+
+  // ---- view and reconciliation ---------------------------------------------------------------
+
+  private onViewChanged(kvs: ReadonlyMap<string, import('../etcd/view.js').KvEntry>, revision: number): void {
+    const built = this.viewBuilder.build(kvs, revision);
+    for (const p of built.problems) this.log.warn({ problem: p }, 'unreadable key');
+    this.view = built.view;
+    this.kick();
+  }
+
+  /** Reconciles soon (once per event-loop turn, however many changes arrived). */
+  kick(): void {
+    if (this.kickPending || this.stopping) return;
+    this.kickPending = true;
+    setImmediate(() => {
+      this.kickPending = false;
+      this.reconcile();
+    });
+  }
+
+  private reconcile(): void {
+    const view = this.view;
+    if (!view || this.stopping) return;
+    const config = view.config;
+    if (config) this.syncSets(config);
+    for (const [name, rt] of this.sets) {
+      if (rt.busy || view.revision < rt.awaitRevision) continue;
+      if (!config || !(name in config.serviceSets) || JSON.stringify(config.serviceSets[name]) !== rt.specJson) {
+        this.retireSet(name, rt, config);
+        continue;
+      }
+      if (!rt.local.probed) {
+        void this.runExclusive(rt, () => this.probeSet(name, rt));
+        continue;
+      }
+      const decision = this.decide(name, rt, view, config);
+      this.noteDecision(name, rt, decision, view);
+      if (decision.action.kind === 'none' && decision.state === 'running') {
+        this.maybeMonitor(name, rt, config);
+      } else if (decision.action.kind !== 'none' && decision.action.kind !== 'wait') {
+        void this.runExclusive(rt, () => this.execute(name, rt, decision, view, config));
+      }
+    }
+    this.scheduleWake();
+  }
+
+  private decide(name: string, rt: SetRuntime, view: ClusterView, config: ClusterConfig): SetDecision {
+    const keeper = this.keeper;
+    return decideSet({
+      me: this.node,
+      nowMs: this.clock.monotonicMs(),
+      wallMs: this.clock.wallMs(),
+      lease: keeper && !this.granting ? { leaseId: keeper.leaseId, validUntilMs: keeper.validUntilMs } : null,
+      view,
+      config,
+      set: name,
+      local: rt.local,
+    });
+  }
+
+  /** New sets get a runtime; changed or removed ones are retired by reconcile(). */
+  private syncSets(config: ClusterConfig): void {
+    for (const [name, spec] of Object.entries(config.serviceSets)) {
+      if (this.sets.has(name)) continue;
+      this.sets.set(name, {
+        spec,
+        specJson: JSON.stringify(spec),
+        local: emptyLocalSet(spec.resources.length),
+        busy: false,
+        awaitRevision: 0,
+        lastReason: '',
+        lastState: '',
+        sinceWallMs: this.clock.wallMs(),
+        statusJson: '',
+        nextMonitorMs: spec.resources.map(() => Infinity),
+        lastReasons: spec.resources.map(() => undefined),
+        failCounts: spec.resources.map(() => 0),
+        agents: spec.resources.map(() => undefined),
+      });
+    }
+  }
+
+  /**
+   * A set whose configuration changed (or that was removed) is stopped with the configuration it
+   * was started with, then forgotten; the new configuration then starts from a clean slate.
+   * An unchanged set is never touched by a configuration change.
+   */
+  private retireSet(name: string, rt: SetRuntime, config: ClusterConfig | null): void {
+    const active = highestActive(rt.local);
+    if (active >= 0) {
+      const reason = config && name in config.serviceSets ? `configuration of ${name} changed: stopping it to apply the new one` : `${name} was removed from the configuration: stopping it`;
+      void this.runExclusive(rt, () => this.runStop(name, rt, active, reason));
+      return;
+    }
+    if (rt.local.stopFailure) return; // blocked: keep everything as it is until cleanup
+    const owner = this.view?.owners.get(name);
+    if (owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId) {
+      void this.runExclusive(rt, async () => {
+        const out = await this.store.release(name, owner.token, { node: this.node, released: true, reason: 'configuration changed', atWallMs: this.clock.wallMs() });
+        if (out.status !== 'unknown') rt.awaitRevision = out.revision;
+      });
+      return;
+    }
+    this.sets.delete(name);
+    if (config && name in config.serviceSets) this.syncSets(config);
+    this.kick();
+  }
+
+  private async runExclusive(rt: SetRuntime, work: () => Promise<void>): Promise<void> {
+    rt.busy = true;
+    try {
+      await work();
+    } catch (err) {
+      this.log.error({ err: err instanceof Error ? err.stack : String(err) }, 'internal error while acting on a set');
+    } finally {
+      rt.busy = false;
+      this.kick();
+    }
+  }
+
+  // ---- carrying out decisions ----------------------------------------------------------------
+
+  private async execute(name: string, rt: SetRuntime, decision: SetDecision, view: ClusterView, config: ClusterConfig): Promise<void> {
+    const action = decision.action;
+    const owner = view.owners.get(name);
+    switch (action.kind) {
+      case 'acquire': {
+        const keeper = this.keeper;
+        if (!keeper || !keeper.isValid(config.timing.fenceMargin)) return;
+        const out = await this.store.acquire(name, this.node, keeper.leaseId, action.holderRevision, {
+          node: this.node,
+          released: false,
+          reason: decision.reason,
+          atWallMs: this.clock.wallMs(),
+        });
+        if (out.status === 'rejected') {
+          this.log.info({ set: name }, 'acquire lost the race');
+          rt.awaitRevision = out.revision;
+          return;
+        }
+        const holder = view.holders.get(name);
+        // On an unknown outcome the transaction may have committed: arm the grace and fence gate
+        // anyway, so that a silent success can never skip them.
+        rt.local = afterAcquire(rt.local, out.status === 'committed' ? out.revision : 0, {
+          dirty: action.dirty,
+          oldHolder: holder?.node,
+          holderRevision: action.holderRevision,
+          requiresFencing: setRequiresFencing(rt.spec),
+          graceMs: takeoverGraceMs(rt.spec, config.timing.fenceMargin),
+          nowMs: this.clock.monotonicMs(),
+        });
+        if (out.status === 'committed') {
+          rt.awaitRevision = out.revision;
+          this.log.info({ set: name, token: out.revision, dirty: action.dirty, reason: decision.reason }, 'ownership acquired');
+          void this.events.append({ set: name, what: 'acquired', reason: decision.reason, token: out.revision });
+        } else {
+          this.log.warn({ set: name, error: out.error }, 'acquire outcome unknown');
+        }
+        return;
+      }
+      case 'start':
+        return this.runStart(name, rt, action.index, owner?.token ?? null, config);
+      case 'stop':
+        return this.runStop(name, rt, action.index, decision.reason);
+      case 'release': {
+        if (!owner) return;
+        const out = await this.store.release(
+          name,
+          owner.token,
+          { node: this.node, released: true, handoffTo: action.handoffTo, failed: action.failed, reason: decision.reason, atWallMs: this.clock.wallMs() },
+          action.ban ? { node: this.node, ...action.ban } : undefined,
+        );
+        if (out.status === 'committed') {
+          rt.local = afterRelease(rt.local);
+          rt.awaitRevision = out.revision;
+          this.log.info({ set: name, token: owner.token, handoffTo: action.handoffTo, reason: decision.reason }, 'ownership released');
+          void this.events.append({ set: name, what: action.handoffTo ? 'handed-off' : 'released', reason: decision.reason, token: owner.token });
+        } else if (out.status === 'rejected') {
+          rt.awaitRevision = out.revision;
+        }
+        return;
+      }
+      case 'clear-intent': {
+        const intent = view.failoverIntents.get(name);
+        if (!intent) return;
+        const out = await this.store.clearFailoverIntent(name, intent.modRevision);
+        if (out.status !== 'unknown') rt.awaitRevision = out.revision;
+        void this.events.append({ set: name, what: 'intent-refused', reason: decision.reason });
+        return;
+      }
+      case 'none':
+      case 'wait':
+        return;
+    }
+  }
+
+  private async agentFor(rt: SetRuntime, index: number): Promise<AgentRef | string> {
+    const cached = rt.agents[index];
+    if (cached) return cached;
+    const resolved = await resolveAgent(rt.spec.resources[index].type, { ocfRoot: this.config.ocfRoot, resourceDirs: this.config.resourceDirs });
+    if (!resolved.ok) return resolved.reason;
+    rt.agents[index] = resolved.agent;
+    return resolved.agent;
+  }
+
+  private async act(name: string, rt: SetRuntime, index: number, action: OcfAction, timeoutMs: number, intervalMs: number, token: number | null): Promise<ActionResult> {
+    const resource = rt.spec.resources[index];
+    const agent = await this.agentFor(rt, index);
+    if (typeof agent === 'string') {
+      // An agent that cannot be found or is unsafe to run is "not installed" here (hard: move, ban).
+      return { status: 'exited', rc: 5, reason: agent, durationMs: 0, stdout: '' };
+    }
+    const result = await runAction({
+      agent,
+      action,
+      resourceId: resource.id,
+      params: resource.params,
+      timeoutMs,
+      intervalMs,
+      checkLevel: action === 'monitor' ? resource.monitor.depth : undefined,
+      ocfRoot: this.config.ocfRoot,
+      runDir: this.runDir,
+      node: this.node,
+      set: name,
+      fencingToken: token,
+    });
+    const rc = result.status === 'exited' ? result.rc : undefined;
+    const level = result.status === 'exited' && (result.rc === 0 || (action === 'monitor' && result.rc === 7 && intervalMs === 0)) ? 'info' : 'warn';
+    if (action !== 'monitor' || level === 'warn' || intervalMs === 0) {
+      this.log[level]({ set: name, resource: resource.id, action, rc, status: result.status, durationMs: Math.round(result.durationMs), reason: result.status === 'exited' ? result.reason : undefined }, 'action finished');
+    }
+    return result;
+  }
+
+  private async runStart(name: string, rt: SetRuntime, index: number, token: number | null, config: ClusterConfig): Promise<void> {
+    const resource = rt.spec.resources[index];
+    // Irreversible step: re-check the lease right before it (SPEC §5.3).
+    if (!this.keeper || !this.keeper.isValid(config.timing.fenceMargin) || token === null) return;
+    const result = await this.act(name, rt, index, 'start', startTimeoutMs(resource), 0, token);
+    rt.local = afterStart(rt.local, index, resource.id, result, token);
+    rt.nextMonitorMs[index] = this.clock.monotonicMs() + monitorIntervalMs(resource);
+    if (rt.local.moveAway) {
+      rt.failCounts[index]++;
+      rt.lastReasons[index] = describeOutcome(result);
+      void this.events.append({ set: name, resource: resource.id, what: 'start-failed', reason: rt.local.moveAway.reason, token, rc: result.status === 'exited' ? result.rc : undefined });
+    } else if (index === rt.spec.resources.length - 1) {
+      void this.events.append({ set: name, what: 'running', reason: `${name} running on ${this.node}`, token });
+    }
+  }
+
+  private async runStop(name: string, rt: SetRuntime, index: number, reason: string): Promise<void> {
+    const resource = rt.spec.resources[index];
+    const result = await this.act(name, rt, index, 'stop', stopTimeoutMs(resource), 0, rt.local.token ?? this.view?.owners.get(name)?.token ?? null);
+    rt.local = afterStop(rt.local, index, resource.id, result);
+    rt.nextMonitorMs[index] = Infinity;
+    if (rt.local.stopFailure) {
+      rt.lastReasons[index] = describeOutcome(result);
+      this.log.error({ set: name, resource: resource.id, reason: rt.local.stopFailure }, 'stop failed; set blocked');
+      void this.events.append({ set: name, resource: resource.id, what: 'stop-failed', reason: rt.local.stopFailure, rc: result.status === 'exited' ? result.rc : undefined });
+    } else if (index === 0) {
+      void this.events.append({ set: name, what: 'stopped', reason, token: rt.local.token });
+    }
+  }
+
+  /** Probes every resource of a set (monitor, interval 0) and records what runs here. */
+  private async probeSet(name: string, rt: SetRuntime): Promise<void> {
+    let local = rt.local;
+    for (let i = 0; i < rt.spec.resources.length; i++) {
+      const result = await this.act(name, rt, i, 'monitor', monitorTimeoutMs(rt.spec.resources[i]), 0, null);
+      local = afterProbe(local, i, result);
+    }
+    const owner = this.view?.owners.get(name);
+    const iOwn = owner !== undefined && owner.node === this.node && owner.leaseId === this.keeper?.leaseId;
+    const now = this.clock.monotonicMs();
+    rt.nextMonitorMs = rt.spec.resources.map((r) => now + monitorIntervalMs(r));
+    rt.local = { ...local, probed: true, token: iOwn && highestActive(local) >= 0 ? owner.token : local.token };
+    this.log.info({ set: name, resources: rt.local.resources, adopted: iOwn }, 'probe finished');
+  }
+
+  /** Recurring monitors of a running set, each at its interval; one at a time per set. */
+  private maybeMonitor(name: string, rt: SetRuntime, config: ClusterConfig): void {
+    const now = this.clock.monotonicMs();
+    const due = rt.nextMonitorMs.findIndex((t) => t <= now);
+    if (due < 0) return;
+    const resource = rt.spec.resources[due];
+    void this.runExclusive(rt, async () => {
+      const token = this.view?.owners.get(name)?.token ?? null;
+      const result = await this.act(name, rt, due, 'monitor', monitorTimeoutMs(resource), monitorIntervalMs(resource), token);
+      rt.nextMonitorMs[due] = this.clock.monotonicMs() + monitorIntervalMs(resource);
+      const before = rt.local;
+      rt.local = afterMonitor(rt.local, due, resource.id, result, rt.spec, this.clock.monotonicMs());
+      if (rt.local !== before) {
+        rt.failCounts[due]++;
+        rt.lastReasons[due] = describeOutcome(result);
+        const reason = rt.local.moveAway?.reason ?? `${resource.id} failed its monitor (${describeOutcome(result)}): restarting in place`;
+        void this.events.append({ set: name, resource: resource.id, what: 'monitor-failed', reason, token, rc: result.status === 'exited' ? result.rc : undefined });
+      }
+      void config;
+    });
+  }
+
+  // ---- status, timers, shutdown --------------------------------------------------------------
+
+  private noteDecision(name: string, rt: SetRuntime, decision: SetDecision, view: ClusterView): void {
+    if (decision.reason !== rt.lastReason) {
+      rt.lastReason = decision.reason;
+      this.log.info({ set: name, state: decision.state, action: decision.action.kind, reason: decision.reason }, 'decision');
+    }
+    if (decision.state !== rt.lastState) {
+      rt.lastState = decision.state;
+      rt.sinceWallMs = this.clock.wallMs();
+    }
+    const owner = view.owners.get(name);
+    if (!owner || owner.node !== this.node || owner.leaseId !== this.keeper?.leaseId) return;
+    const status = {
+      node: this.node,
+      state: decision.state,
+      reason: decision.state === 'running' ? undefined : decision.reason,
+      sinceWallMs: rt.sinceWallMs,
+      fencingToken: owner.token,
+      resources: rt.spec.resources.map((r, i) => ({
+        id: r.id,
+        type: r.type,
+        state: rt.local.resources[i],
+        failCount: rt.failCounts[i],
+        lastReason: rt.lastReasons[i],
+      })),
+    };
+    const json = JSON.stringify(status);
+    if (json === rt.statusJson) return;
+    rt.statusJson = json;
+    void this.store.writeStatus(name, owner.token, status).then((out) => {
+      if (out.status !== 'committed') rt.statusJson = '';
+    });
+  }
+
+  /** Sleeps until the next moment a decision could change: lease margin, grace end, monitor due. */
+  private scheduleWake(): void {
+    if (this.stopping) return;
+    const now = this.clock.monotonicMs();
+    let at = now + IDLE_RECHECK_MS;
+    const marginMs = this.view?.config?.timing.fenceMargin ?? 1000;
+    if (this.keeper) {
+      const fenceAt = this.keeper.validUntilMs - marginMs;
+      if (fenceAt > now) at = Math.min(at, fenceAt + 1);
+    }
+    for (const rt of this.sets.values()) {
+      if (rt.local.graceUntilMs !== null && rt.local.graceUntilMs > now) at = Math.min(at, rt.local.graceUntilMs + 1);
+      for (const t of rt.nextMonitorMs) if (t > now) at = Math.min(at, t);
+    }
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = setTimeout(() => this.kick(), Math.max(1, at - now));
+  }
+
+  private async stopAllSets(): Promise<void> {
+    const deadline = this.clock.monotonicMs() + 600_000;
+    while (this.clock.monotonicMs() < deadline) {
+      let pending = false;
+      for (const [name, rt] of this.sets) {
+        if (rt.busy) {
+          pending = true;
+          continue;
+        }
+        const active = highestActive(rt.local);
+        if (active >= 0 && !rt.local.stopFailure) {
+          pending = true;
+          void this.runExclusive(rt, () => this.runStop(name, rt, active, `agent on ${this.node} shutting down`));
+          continue;
+        }
+        const owner = this.view?.owners.get(name);
+        if (owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId && !rt.local.stopFailure) {
+          pending = true;
+          await this.store.release(name, owner.token, { node: this.node, released: true, reason: `agent on ${this.node} shut down`, atWallMs: this.clock.wallMs() });
+          rt.local = afterRelease(rt.local);
+          this.sets.delete(name);
+        }
+      }
+      if (!pending) return;
+      await sleep(20);
+    }
+  }
+
+  private healthReport(): Record<string, unknown> {
+    const keeper = this.keeper;
+    const now = this.clock.monotonicMs();
+    return {
+      node: this.node,
+      cluster: this.config.cluster,
+      lease: keeper ? { id: keeper.leaseId, validForMs: Math.round(keeper.validUntilMs - now) } : null,
+      revision: this.view?.revision ?? 0,
+      sets: Object.fromEntries([...this.sets].map(([n, rt]) => [n, { state: rt.lastState, reason: rt.lastReason, resources: rt.local.resources }])),
+    };
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function readLeaseFile(path: string): Promise<PersistedLease | null> {
+  try {
+    const v = JSON.parse(await readFile(path, 'utf8')) as PersistedLease;
+    return typeof v.leaseId === 'string' && typeof v.ttlSec === 'number' ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+async function writeLeaseFile(path: string, lease: PersistedLease): Promise<void> {
+  const tmp = `${path}.tmp`;
+  await writeFile(tmp, JSON.stringify(lease) + '\n', { mode: 0o600 });
+  await rename(tmp, path);
+}
+
+async function rmLeaseFile(path: string): Promise<void> {
+  const { rm } = await import('node:fs/promises');
+  await rm(path, { force: true });
+}

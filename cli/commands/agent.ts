@@ -1,0 +1,44 @@
+// hactl agent [--config F]: the host agent in the foreground (what systemd starts).
+import { connectionFromHostConfig } from '../../agent/etcd/client.js';
+import { systemClock } from '../../agent/shell/clock.js';
+import { HostAgent } from '../../agent/shell/agent.js';
+import { makeLogger } from '../../agent/shell/log.js';
+import { hostConfigFrom, type GlobalOptions } from '../connect.js';
+import { CliError, EXIT } from '../errors.js';
+
+export async function agentCommand(opts: GlobalOptions): Promise<void> {
+  const config = await hostConfigFrom(opts, true);
+  const log = makeLogger(config.log.level, { node: config.node, cluster: config.cluster });
+  let conn;
+  try {
+    conn = await connectionFromHostConfig(config);
+  } catch (err) {
+    throw new CliError(`cannot read etcd credentials: ${(err as NodeJS.ErrnoException).message}`, EXIT.USAGE);
+  }
+  const agent = new HostAgent(config, conn, systemClock, log);
+  process.on('uncaughtException', (err) => {
+    // Crash, don't limp: the lease expires safely and systemd restarts the agent.
+    log.fatal({ err: err.stack }, 'uncaught exception; exiting');
+    process.exit(70);
+  });
+  await agent.start();
+  // In development clusters, leave when the parent that launched us is gone.
+  const devParent = Number(process.env.HACTL_DEV_PARENT_PID ?? 0);
+  if (devParent > 0) {
+    setInterval(() => {
+      if (process.ppid !== devParent) void shutdown('SIGTERM');
+    }, 500).unref();
+  }
+  let shuttingDown = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    const leave = agent.inMaintenance();
+    log.info({ signal, leaveResources: leave }, 'shutting down');
+    await agent.stop(leave);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  await new Promise<void>(() => undefined);
+}

@@ -1,0 +1,136 @@
+// The data behind `hactl status` (SPEC §7), read from etcd in one range read. For a set that is
+// not running, the reason comes from its owner's status record, or — when it has no owner — from
+// the same placement code the agents run, so the CLI explains exactly what the agents decide.
+import type { Etcd3 } from 'etcd3';
+import { placeSet, noEligibleReason } from '../agent/core/placement.js';
+import type { ClusterView } from '../agent/core/types.js';
+import type { Keys } from '../agent/etcd/keys.js';
+import { ViewBuilder, type KvEntry } from '../agent/etcd/view.js';
+
+export interface ResourceStatus {
+  id: string;
+  type: string;
+  state: string;
+  failCount: number;
+  lastReason?: string;
+}
+
+export interface SetStatus {
+  name: string;
+  mode: 'singleton' | 'clone';
+  state: 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'blocked' | 'maintenance';
+  node: string | null;
+  since: string | null;
+  fencingToken: number | null;
+  reason?: string;
+  resources: ResourceStatus[];
+}
+
+export interface NodeStatus {
+  name: string;
+  state: 'online' | 'standby' | 'offline' | 'fenced';
+  maintenance: boolean;
+  sets: string[];
+}
+
+export interface ClusterStatus {
+  cluster: string;
+  revision: number;
+  configRevision: number;
+  maintenance: boolean;
+  nodes: NodeStatus[];
+  sets: SetStatus[];
+  problems: string[];
+}
+
+export async function readKeys(client: Etcd3, prefix: string): Promise<{ kvs: Map<string, KvEntry>; revision: number }> {
+  const res = await client.getAll().prefix(prefix).exec();
+  const kvs = new Map<string, KvEntry>();
+  for (const kv of res.kvs) {
+    const key = kv.key.toString();
+    kvs.set(key, { key, value: kv.value.toString(), createRevision: Number(kv.create_revision), modRevision: Number(kv.mod_revision), lease: String(kv.lease) });
+  }
+  return { kvs, revision: Number(res.header.revision) };
+}
+
+export async function readView(client: Etcd3, keys: Keys): Promise<{ view: ClusterView; kvs: Map<string, KvEntry>; configRevision: number; problems: string[] }> {
+  const { kvs, revision } = await readKeys(client, keys.prefix);
+  const built = new ViewBuilder(keys.prefix).build(kvs, revision);
+  return { view: built.view, kvs, configRevision: built.configRevision, problems: built.problems };
+}
+
+export async function clusterStatus(client: Etcd3, keys: Keys, cluster: string, wallMs: number): Promise<ClusterStatus> {
+  const { view, kvs, configRevision, problems } = await readView(client, keys);
+  return statusFromView(view, kvs, keys, cluster, configRevision, problems, wallMs);
+}
+
+export function statusFromView(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, keys: Keys, cluster: string, configRevision: number, problems: string[], wallMs: number): ClusterStatus {
+  const config = view.config;
+  const sets: SetStatus[] = [];
+  for (const [name, spec] of Object.entries(config?.serviceSets ?? {})) {
+    const owner = view.owners.get(name);
+    const record = parseStatus(kvs.get(keys.status(name))?.value);
+    const current = owner && record && record.fencingToken === owner.token && record.node === owner.node ? record : null;
+    const resources: ResourceStatus[] = spec.resources.map((r, i) => {
+      const rs = current?.resources?.[i];
+      return { id: r.id, type: r.type, state: rs?.state ?? 'stopped', failCount: rs?.failCount ?? 0, ...(rs?.lastReason ? { lastReason: rs.lastReason } : {}) };
+    });
+    let state: SetStatus['state'];
+    let reason: string | undefined;
+    if (view.maintenance.cluster || view.maintenance.sets.has(name)) {
+      state = 'maintenance';
+      reason = view.maintenance.cluster ? 'cluster-wide maintenance' : `maintenance of ${name}`;
+    } else if (owner) {
+      state = (current?.state as SetStatus['state']) ?? 'starting';
+      reason = current?.reason ?? (current ? undefined : `owned by ${owner.node}; waiting for its first status`);
+    } else {
+      const holder = view.holders.get(name);
+      if (holder?.failed) {
+        state = 'failed';
+        reason = `${holder.failed}; run hactl cleanup ${name}`;
+      } else if (spec.mode === 'clone') {
+        state = 'stopped';
+        reason = 'clone sets are not managed by this version';
+      } else {
+        state = 'stopped';
+        const p = placeSet(view, config!, name, wallMs);
+        reason = p.ranked.length === 0 ? noEligibleReason(p) : `no owner; ${p.ranked[0]} should take it`;
+      }
+    }
+    sets.push({
+      name,
+      mode: spec.mode,
+      state,
+      node: owner?.node ?? null,
+      since: current?.sinceWallMs ? new Date(current.sinceWallMs).toISOString() : null,
+      fencingToken: owner?.token ?? null,
+      ...(reason ? { reason } : {}),
+      resources,
+    });
+  }
+  const nodeNames = new Set<string>([...Object.keys(config?.nodes ?? {}), ...view.nodes.keys()]);
+  const nodes: NodeStatus[] = [...nodeNames].sort().map((n) => {
+    const online = view.nodes.has(n);
+    const state: NodeStatus['state'] = !online ? (view.fences.has(n) ? 'fenced' : 'offline') : view.standby.has(n) ? 'standby' : 'online';
+    return { name: n, state, maintenance: view.maintenance.cluster, sets: [...view.owners.values()].filter((o) => o.node === n).map((o) => o.set).sort() };
+  });
+  return { cluster, revision: view.revision, configRevision, maintenance: view.maintenance.cluster, nodes, sets, problems };
+}
+
+interface StoredStatus {
+  node: string;
+  state: string;
+  reason?: string;
+  sinceWallMs?: number;
+  fencingToken: number;
+  resources?: { state: string; failCount: number; lastReason?: string }[];
+}
+
+function parseStatus(value: string | undefined): StoredStatus | null {
+  if (!value) return null;
+  try {
+    return JSON.parse(value) as StoredStatus;
+  } catch {
+    return null;
+  }
+}
