@@ -78,6 +78,9 @@ export class HostAgent {
   private granting = false;
   private health: HealthServer | undefined;
   private readonly runDir: string;
+  /** The TTL this agent asked for (etcd may grant more); compared with the configured leaseTtl. */
+  private requestedTtlSec = DEFAULT_LEASE_TTL_SEC;
+  private ttlWarned = false;
 
   constructor(
     private readonly config: HostConfig,
@@ -173,6 +176,7 @@ export class HostAgent {
   /** Resumes the lease kept in dataDir when etcd still has it, else grants a new one. */
   private async establishLease(ttlSec: number, tryResume: boolean): Promise<void> {
     this.granting = true;
+    this.requestedTtlSec = ttlSec;
     try {
       const keeper = new LeaseKeeper(this.memberClients, { ttlSec, callTimeoutMs: 2000 }, this.clock, {
         renewed: () => this.onLeaseRenewed(),
@@ -230,7 +234,36 @@ export class HostAgent {
     const built = this.viewBuilder.build(kvs, revision);
     for (const p of built.problems) this.log.warn({ problem: p }, 'unreadable key');
     this.view = built.view;
+    this.followLeaseTtl(built.view);
     this.kick();
+  }
+
+  /**
+   * A changed `timing.leaseTtl` takes effect at once on an agent that owns nothing: it grants a
+   * lease with the new TTL, moves its node key to it and revokes the old one (while `granting`, the
+   * core sees no lease and acquires nothing). An owner keeps its lease — moving owner keys between
+   * leases would risk the fencing rules for no real gain — and applies the new TTL at its next restart.
+   */
+  private followLeaseTtl(view: ClusterView): void {
+    const wantSec = view.config ? Math.round(view.config.timing.leaseTtl / 1000) : null;
+    const old = this.keeper;
+    if (wantSec === null || !old || this.granting || this.stopping || wantSec === this.requestedTtlSec) return;
+    const ownsSomething = [...view.owners.values()].some((o) => o.leaseId === old.leaseId);
+    const anythingActive = [...this.sets.values()].some((rt) => highestActive(rt.local) >= 0 || rt.busy);
+    if (ownsSomething || anythingActive) {
+      if (!this.ttlWarned) this.log.warn({ leaseTtlSec: this.requestedTtlSec, configuredSec: wantSec }, 'leaseTtl changed; applies when this agent restarts');
+      this.ttlWarned = true;
+      return;
+    }
+    this.log.info({ fromSec: this.requestedTtlSec, toSec: wantSec }, 'leaseTtl changed; granting a new lease');
+    void this.establishLease(wantSec, false).then(async () => {
+      try {
+        await old.revoke();
+      } catch {
+        old.release();
+      }
+      this.kick();
+    });
   }
 
   /** Reconciles soon (once per event-loop turn, however many changes arrived). */

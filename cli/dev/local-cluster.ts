@@ -25,6 +25,8 @@ export interface LocalClusterOptions {
   keepDir?: boolean;
   etcdMembers?: number;
   logLevel?: string;
+  /** The etcd endpoints an agent is given (default: all members). */
+  endpointsFor?: (node: string, all: string[]) => string[];
   /** Extra host-config YAML lines per agent. */
   extraHostConfig?: (node: string) => string;
 }
@@ -76,7 +78,7 @@ export class LocalCluster {
       [
         `node: ${node}`,
         `cluster: ${this.cluster}`,
-        `etcd: { endpoints: [${this.endpoints.join(', ')}] }`,
+        `etcd: { endpoints: [${(this.options.endpointsFor?.(node, this.endpoints) ?? this.endpoints).join(', ')}] }`,
         `dataDir: ${join(agentDir, 'data')}`,
         `resourceDirs: []`,
         `http: { listen: 127.0.0.1:${httpPort} }`,
