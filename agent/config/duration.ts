@@ -16,9 +16,15 @@ export function parseDurationMs(text: string): number | null {
 export function formatDurationMs(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
   if (ms < 60_000) return `${trim(ms / 1000)}s`;
-  if (ms < 3_600_000) return `${trim(ms / 60_000)}m`;
-  if (ms < 86_400_000) return `${trim(ms / 3_600_000)}h`;
-  return `${trim(ms / 86_400_000)}d`;
+  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
+  let rest = Math.round(ms / 1000) * 1000;
+  let text = '';
+  for (const [unit, size] of units) {
+    const n = Math.floor(rest / size);
+    if (n > 0) text += `${n}${unit}`;
+    rest -= n * size;
+  }
+  return text;
 }
 
 function trim(x: number): string {

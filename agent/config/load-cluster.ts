@@ -38,13 +38,23 @@ export function checkClusterConfig(text: string): ConfigCheck {
 function configWarnings(config: ClusterConfig): string[] {
   const warnings: string[] = [];
   for (const [setName, set] of Object.entries(config.serviceSets)) {
+    if (setRequiresFencing(set)) {
+      // Fence-then-start: no grace, but without a device an unplanned loss waits for an operator.
+      const nodes = set.prefer ?? Object.keys(config.nodes ?? {});
+      const unfenced = nodes.filter((n) => !config.nodes?.[n]?.fence);
+      if (unfenced.length > 0 || nodes.length === 0) {
+        warnings.push(
+          `serviceSets.${setName}: requires fencing, but ${unfenced.length > 0 ? unfenced.join(', ') + ' have' : 'its nodes have'} no fence device; ` +
+            'after an unplanned loss of such a node the set stays stopped until hactl fence NODE --confirm-down',
+        );
+      }
+      continue;
+    }
     const graceMs = takeoverGraceMs(set, config.timing.fenceMargin);
-    const fenced = setRequiresFencing(set);
     if (graceMs > GRACE_WARNING_MS) {
       warnings.push(
         `serviceSets.${setName}: takeover grace after an unplanned loss is ${formatDurationMs(graceMs)} ` +
-          `(longest stop timeout minus fenceMargin)${fenced ? ' unless the old owner is fenced first' : ''}; ` +
-          'configure a fence device for the nodes, or shorter stop timeouts',
+          '(longest stop timeout minus fenceMargin); configure fencing, or shorter stop timeouts',
       );
     }
   }

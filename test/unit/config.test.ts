@@ -1,0 +1,121 @@
+// The cluster configuration schema (SPEC §3.2): defaults, durations, cross-field rules, and
+// errors that name the path and the reason.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkClusterConfig } from '../../agent/config/load-cluster.js';
+import { setRequiresFencing, takeoverGraceMs } from '../../agent/config/cluster-schema.js';
+import { parseDurationMs, formatDurationMs } from '../../agent/config/duration.js';
+import { parseHostConfig } from '../../agent/config/host-config.js';
+
+const SPEC_EXAMPLE = `
+timing:
+  leaseTtl: 5s
+  fenceMargin: 1s
+nodes:
+  mq1: { fence: ipmi-mq1 }
+  mq2: { fence: ipmi-mq2 }
+  spare: {}
+fencing:
+  devices:
+    ipmi-mq1: { agent: fence_ipmilan, params: { ip: 10.1.0.11, username: admin, password_file: /etc/hactl/ipmi.pw } }
+    ipmi-mq2: { agent: fence_ipmilan, params: { ip: 10.1.0.12, username: admin, password_file: /etc/hactl/ipmi.pw } }
+serviceSets:
+  QM1:
+    prefer: [mq1, mq2, spare]
+    failback: false
+    onFailure: { restarts: 2, window: 10m, banFor: 30m }
+    requireFencing: true
+    resources:
+      - id: qm1-data
+        type: shared-disk
+        params: { device: /dev/disk/by-uuid/1234, directory: /MQHA/QM1, fstype: ext4 }
+      - id: qm1-ip
+        type: floating-ip
+        params: { ip: 10.0.0.50/24, interface: eth0 }
+      - id: qm1
+        type: queue-manager
+        params: { flavor: ibm-mq, name: QM1 }
+        monitor: { interval: 10s, timeout: 30s }
+        start: { timeout: 120s }
+        stop: { timeout: 120s }
+      - id: qm1-jms
+        type: process
+        params: { command: /opt/adapter/bin/adapter, args: [--qm, QM1], user: mqm }
+  CONSUMER:
+    mode: clone
+    instances: 2
+    resources:
+      - { id: consumer, type: process, params: { command: /opt/consumer/run } }
+`;
+
+test('the SPEC example validates, with durations in ms and a warning about its long takeover grace', () => {
+  const r = checkClusterConfig(SPEC_EXAMPLE);
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
+  if (!r.ok) return;
+  assert.equal(r.config.timing.leaseTtl, 5000);
+  assert.equal(r.config.serviceSets.QM1.onFailure.window, 600_000);
+  assert.equal(r.config.serviceSets.QM1.resources[2].stop.timeout, 120_000);
+  assert.equal(takeoverGraceMs(r.config.serviceSets.QM1, 1000), 119_000);
+  assert.ok(setRequiresFencing(r.config.serviceSets.QM1));
+  assert.equal(setRequiresFencing(r.config.serviceSets.CONSUMER), false);
+  assert.match(r.warnings.join('\n'), /serviceSets\.CONSUMER: takeover grace after an unplanned loss is 19s/);
+  assert.match(r.warnings.join('\n'), /serviceSets\.QM1: requires fencing, but spare have no fence device/, 'mq1 and mq2 have devices, spare has none');
+});
+
+test('an empty document is a valid, empty configuration with defaults', () => {
+  const r = checkClusterConfig('');
+  assert.ok(r.ok);
+  if (r.ok) {
+    assert.equal(r.config.timing.leaseTtl, 5000);
+    assert.equal(r.config.timing.fenceMargin, 1000);
+  }
+});
+
+test('errors name the path and the reason', () => {
+  const cases: [string, string][] = [
+    ['timing: { leaseTtl: 1s }', 'timing.leaseTtl: must be whole seconds and at least 2s'],
+    ['timing: { leaseTtl: 4s, fenceMargin: 2s }', 'timing.fenceMargin: must be less than leaseTtl / 2 (2s), got 2s'],
+    ['serviceSets: { A: { resources: [] } }', 'serviceSets.A.resources: a service set needs at least one resource'],
+    ['serviceSets: { A: { resources: [{ id: x, type: dummy }] }, B: { resources: [{ id: x, type: dummy }] } }', 'serviceSets.B.resources[0].id: resource id x is already used in serviceSets.A'],
+    ['nodes: { a: { fence: f1 } }', 'nodes.a.fence: no fence device named f1 in fencing.devices'],
+    ['bogus: 1', 'config: unknown key bogus'],
+    ['serviceSets: { A: { resources: [{ id: "x;y", type: dummy }] } }', 'serviceSets.A.resources[0].id: not a valid resource name'],
+    ['serviceSets: { A: { mode: singleton, instances: 2, resources: [{ id: x, type: dummy }] } }', 'serviceSets.A.instances: only a clone set'],
+    ['- a\n- b', 'config: the document must be a mapping'],
+    ['a: 1\na: 2', 'yaml: Map keys must be unique'],
+  ];
+  for (const [yaml, expected] of cases) {
+    const r = checkClusterConfig(yaml);
+    assert.ok(!r.ok, yaml);
+    if (!r.ok) assert.ok(r.errors.some((e) => e.startsWith(expected)), `${yaml}\n  expected ${expected}\n  got ${r.errors.join(' | ')}`);
+  }
+});
+
+test('alias bombs and huge documents are refused, not expanded', () => {
+  const bomb = 'a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n';
+  const r = checkClusterConfig(bomb);
+  assert.ok(!r.ok);
+  const huge = checkClusterConfig('x: "' + 'y'.repeat(1_100_000) + '"');
+  assert.ok(!huge.ok);
+  if (!huge.ok) assert.match(huge.errors[0], /larger than/);
+});
+
+test('durations', () => {
+  assert.equal(parseDurationMs('500ms'), 500);
+  assert.equal(parseDurationMs('1.5s'), 1500);
+  assert.equal(parseDurationMs('10m'), 600_000);
+  assert.equal(parseDurationMs('5'), null);
+  assert.equal(parseDurationMs('-1s'), null);
+  assert.equal(formatDurationMs(1500), '1.5s');
+  assert.equal(formatDurationMs(600_000), '10m');
+  assert.equal(formatDurationMs(119_000), '1m59s');
+});
+
+test('host configuration: defaults and path-named errors', () => {
+  const c = parseHostConfig('node: mq1\ncluster: prod\n', 'agent.yaml');
+  assert.equal(c.node, 'mq1');
+  assert.deepEqual(c.etcd.endpoints, ['http://127.0.0.1:2379']);
+  assert.equal(c.http.listen, '127.0.0.1:7946');
+  assert.throws(() => parseHostConfig('dataDir: relative/path\n', 'agent.yaml'), /agent\.yaml: dataDir: must be an absolute path/);
+  assert.throws(() => parseHostConfig('etcd: { endpoints: [nope] }\n', 'agent.yaml'), /etcd\.endpoints\[0\]: not an etcd endpoint URL/);
+});

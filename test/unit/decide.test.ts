@@ -1,0 +1,140 @@
+// The decision rules of the pure core (SPEC §4–§5), each with the reason a person would read.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decideSet } from '../../agent/core/decide.js';
+import { config, QM_YAML, view, owned, local, input } from './core-fixtures.js';
+
+const cfg = config(QM_YAML);
+const S = 'stopped' as const;
+const R = 'running' as const;
+const U = 'unknown' as const;
+
+test('the best eligible node acquires a set that has no owner; others wait for it', () => {
+  const d = decideSet(input('a', view(), local([S, S, S]), cfg));
+  assert.deepEqual(d.action, { kind: 'acquire', dirty: false, holderRevision: 0 });
+  assert.match(d.reason, /QM has no owner and a is the best eligible node/);
+  const other = decideSet(input('b', view(), local([S, S, S]), cfg));
+  assert.equal(other.action.kind, 'none');
+  assert.equal(other.reason, 'waiting for a to take QM');
+});
+
+test('a node does not acquire before it has probed its resources', () => {
+  const d = decideSet(input('a', view(), local([S, S, S], { probed: false }), cfg));
+  assert.equal(d.action.kind, 'none');
+  assert.match(d.reason, /probing/);
+});
+
+test('an owner starts its resources in order, one at a time', () => {
+  const v = view(owned('a', 50));
+  assert.deepEqual(decideSet(input('a', v, local([S, S, S], { token: 50 }), cfg)).action, { kind: 'start', index: 0 });
+  assert.deepEqual(decideSet(input('a', v, local([R, S, S], { token: 50 }), cfg)).action, { kind: 'start', index: 1 });
+  const done = decideSet(input('a', v, local([R, R, R], { token: 50 }), cfg));
+  assert.equal(done.state, 'running');
+});
+
+test('lease in doubt (now >= validUntil - fenceMargin): stop in reverse, start nothing', () => {
+  const v = view(owned('a', 50));
+  const inDoubt = { lease: { leaseId: 'La', validUntilMs: 10_900 } };
+  const d = decideSet(input('a', v, local([R, R, R], { token: 50 }), cfg, inDoubt));
+  assert.deepEqual(d.action, { kind: 'stop', index: 2 });
+  assert.match(d.reason, /etcd lease in doubt .*self-fencing/);
+  const none = decideSet(input('a', view(), local([S, S, S]), cfg, inDoubt));
+  assert.equal(none.action.kind, 'none', 'no acquisition while the lease is in doubt');
+  const noLease = decideSet(input('a', view(), local([S, S, S]), cfg, { lease: null }));
+  assert.equal(noLease.action.kind, 'none');
+});
+
+test('a takeover after an expiry is dirty; a set that requires fencing waits for the fence', () => {
+  const v = view({ holders: new Map([['QM', { node: 'a', released: false, modRevision: 40 }]]) });
+  const d = decideSet(input('b', { ...v, nodes: new Map([['b', { name: 'b', leaseId: 'Lb', startedAtWallMs: 0 }]]) }, local([S, S, S]), cfg));
+  assert.deepEqual(d.action, { kind: 'acquire', dirty: true, holderRevision: 40 });
+  assert.match(d.reason, /a lost its lease while owning QM: taking over/);
+  const ownedByB = view({ ...owned('b', 60), nodes: new Map([['b', { name: 'b', leaseId: 'Lb', startedAtWallMs: 0 }]]) });
+  const gated = local([S, S, S], { token: 60, fenceOf: { node: 'a', afterRevision: 40 }, graceUntilMs: 12_000 });
+  const blocked = decideSet(input('b', ownedByB, gated, cfg));
+  assert.equal(blocked.state, 'blocked');
+  assert.match(blocked.reason, /waiting for a to be fenced .*hactl fence a --confirm-down/);
+  const staleFence = new Map([['a', { node: 'a', how: 'confirm', atWallMs: 0, modRevision: 30 }]]);
+  assert.equal(decideSet(input('b', { ...ownedByB, fences: staleFence }, gated, cfg)).state, 'blocked', 'a fence older than the acquisition does not count');
+  const fence = new Map([['a', { node: 'a', how: 'confirm', atWallMs: 0, modRevision: 61 }]]);
+  const go = decideSet(input('b', { ...ownedByB, fences: fence }, gated, cfg));
+  assert.deepEqual(go.action, { kind: 'start', index: 0 }, 'a recorded fence lifts the gate and the grace');
+});
+
+test('without required fencing, a dirty takeover waits the grace, then starts', () => {
+  const noFence = config(QM_YAML.replace('prefer: [a, b, c]', 'prefer: [a, b, c]\n    requireFencing: false'));
+  const v = view(owned('b', 60));
+  const graced = local([S, S, S], { token: 60, graceUntilMs: 12_000 });
+  const d = decideSet(input('b', v, graced, noFence));
+  assert.deepEqual(d.action, { kind: 'wait', untilMs: 12_000 });
+  assert.match(d.reason, /takeover grace/);
+  assert.deepEqual(decideSet(input('b', v, graced, noFence, { nowMs: 12_000, lease: { leaseId: 'Lb', validUntilMs: 15_000 } })).action, { kind: 'start', index: 0 });
+});
+
+test('a planned handoff names the next owner, which takes the set at once and clean', () => {
+  const v = view({ holders: new Map([['QM', { node: 'a', released: true, handoffTo: 'c', modRevision: 70 }]]) });
+  assert.deepEqual(decideSet(input('c', v, local([S, S, S]), cfg)).action, { kind: 'acquire', dirty: false, holderRevision: 70 });
+  assert.equal(decideSet(input('b', v, local([S, S, S]), cfg)).reason, 'waiting for c to take QM');
+});
+
+test('failover intent: the owner stops in reverse, then releases to the target', () => {
+  const v = view({ ...owned('a', 50), failoverIntents: new Map([['QM', { to: 'c', modRevision: 80 }]]) });
+  assert.deepEqual(decideSet(input('a', v, local([R, R, R], { token: 50 }), cfg)).action, { kind: 'stop', index: 2 });
+  assert.deepEqual(decideSet(input('a', v, local([R, S, S], { token: 50 }), cfg)).action, { kind: 'stop', index: 0 });
+  assert.deepEqual(decideSet(input('a', v, local([S, S, S], { token: 50 }), cfg)).action, { kind: 'release', handoffTo: 'c' });
+  const toBanned = view({
+    ...owned('a', 50),
+    failoverIntents: new Map([['QM', { to: 'c', modRevision: 80 }]]),
+    bans: new Map([['QM', new Map([['c', { untilWallMs: 2_000_000, reason: 'start failure' }]])]]),
+  });
+  const refused = decideSet(input('a', toBanned, local([R, R, R], { token: 50 }), cfg));
+  assert.equal(refused.action.kind, 'clear-intent');
+  assert.match(refused.reason, /refused: c banned until/);
+});
+
+test('a start failure stops what started, in reverse, then releases with a ban', () => {
+  const v = view(owned('a', 50));
+  const failed = local([R, U, S], { token: 50, moveAway: { reason: 'start of ip failed (rc=1: no such interface)', ban: true, fatal: false } });
+  assert.deepEqual(decideSet(input('a', v, failed, cfg)).action, { kind: 'stop', index: 1 });
+  const d = decideSet(input('a', v, local([S, S, S], { token: 50, moveAway: failed.moveAway }), cfg));
+  assert.equal(d.action.kind, 'release');
+  assert.deepEqual((d.action as { ban?: unknown }).ban, { untilWallMs: 1_000_000 + 1_800_000, reason: 'start of ip failed (rc=1: no such interface)' });
+});
+
+test('a failed stop blocks the set on its host; ownership is never released', () => {
+  const v = view(owned('a', 50));
+  const d = decideSet(input('a', v, local([R, U, S], { token: 50, stopFailure: 'stop of ip failed (timed out)' }), cfg));
+  assert.equal(d.action.kind, 'none');
+  assert.equal(d.state, 'blocked');
+  assert.match(d.reason, /stays blocked here until hactl cleanup/);
+});
+
+test('a non-owner stops any local copy; a resource not running restarts the set from it', () => {
+  const v = view(owned('b', 50));
+  const d = decideSet(input('a', v, local([R, R, S]), cfg));
+  assert.deepEqual(d.action, { kind: 'stop', index: 1 });
+  assert.match(d.reason, /b owns QM \(token 50\)/);
+  const mine = view(owned('a', 50));
+  assert.deepEqual(decideSet(input('a', mine, local([R, S, R], { token: 50 }), cfg)).action, { kind: 'stop', index: 2 });
+});
+
+test('standby, ban and failback move the set; maintenance touches nothing', () => {
+  const v = view({ ...owned('b', 50), standby: new Set(['b']) });
+  const d = decideSet(input('b', v, local([S, S, S], { token: 50 }), cfg));
+  assert.deepEqual(d.action, { kind: 'release', handoffTo: 'a' });
+  const fb = config(QM_YAML.replace('prefer: [a, b, c]', 'prefer: [a, b, c]\n    failback: true'));
+  assert.deepEqual(decideSet(input('b', view(owned('b', 50)), local([R, R, R], { token: 50 }), fb)).action, { kind: 'stop', index: 2 });
+  assert.equal(decideSet(input('b', view(owned('b', 50)), local([R, R, R], { token: 50 }), cfg)).state, 'running', 'no failback by default');
+  const m = decideSet(input('a', view({ ...owned('a', 50), maintenance: { cluster: true, sets: new Set() } }), local([S, R, R], { token: 50 }), cfg));
+  assert.equal(m.action.kind, 'none');
+  assert.equal(m.state, 'maintenance');
+});
+
+test('placement explains why no node is eligible', () => {
+  const v = view({
+    nodes: new Map([['b', { name: 'b', leaseId: 'Lb', startedAtWallMs: 0 }]]),
+    bans: new Map([['QM', new Map([['b', { untilWallMs: 1_000_000 + 60_000, reason: 'start of qm failed (rc=1)' }]])]]),
+  });
+  const d = decideSet(input('b', v, local([S, S, S]), cfg));
+  assert.match(d.reason, /^no eligible node: a offline, b banned until \d\d:\d\dZ \(start of qm failed \(rc=1\)\), c offline$/);
+});
