@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startEtcdCluster, stopProcess, type EtcdCluster } from './etcd-process.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../agent/shell/runtime-flags.js';
 
 export const HACTL_JS = fileURLToPath(new URL('../hactl.js', import.meta.url));
 
@@ -102,10 +103,10 @@ export class LocalCluster {
     const a = this.agent(node);
     if (a.process && a.process.exitCode === null && a.process.signalCode === null) return;
     const log = await open(a.logFile, 'a');
-    a.process = spawn(process.execPath, [HACTL_JS, 'agent', '--config', a.configFile], {
+    a.process = spawn(process.execPath, [...AGENT_NODE_FLAGS, HACTL_JS, 'agent', '--config', a.configFile], {
       stdio: ['ignore', log.fd, log.fd],
       detached: true,
-      env: { ...process.env, HACTL_DEV_PARENT_PID: String(process.pid) },
+      env: { ...process.env, ...AGENT_ENV, HACTL_DEV_PARENT_PID: String(process.pid) },
     });
     a.process.once('exit', () => void log.close().catch(() => undefined));
   }
