@@ -9,6 +9,7 @@ import { configApplyCommand, configShowCommand, configValidateCommand } from './
 import { failoverCommand } from './commands/failover.js';
 import { agentCommand } from './commands/agent.js';
 import { demoCommand, devCommand } from './commands/dev.js';
+import { fenceCommand } from './commands/fence.js';
 
 const program = new Command();
 program
@@ -48,6 +49,14 @@ program
   .option('--timeout <duration>', 'with --wait: give up after this long (default 2m)')
   .addHelpText('after', '\nExamples:\n  hactl failover QM1 --to mq2 --wait\n  hactl failover QM1 --wait --timeout 5m')
   .action(async (set: string, _o, cmd: Command) => failoverCommand(set, { ...globals(cmd), ...cmd.opts() }));
+
+program
+  .command('fence <node>')
+  .description('record that NODE is down (--confirm-down), so sets that require fencing may start elsewhere')
+  .option('--confirm-down', 'an operator has made sure the node is powered off')
+  .option('--yes', 'do not ask for confirmation')
+  .addHelpText('after', '\nExample:\n  hactl fence mq1 --confirm-down')
+  .action(async (node: string, _o, cmd: Command) => fenceCommand(node, { ...globals(cmd), ...cmd.opts() }));
 
 const config = program.command('config').description('check, store and print the cluster configuration');
 config

@@ -108,7 +108,7 @@ export function statusFromView(view: ClusterView, kvs: ReadonlyMap<string, KvEnt
       resources,
     });
   }
-  const nodeNames = new Set<string>([...Object.keys(config?.nodes ?? {}), ...view.nodes.keys()]);
+  const nodeNames = new Set<string>([...Object.keys(config?.nodes ?? {}), ...view.nodes.keys(), ...view.members]);
   const nodes: NodeStatus[] = [...nodeNames].sort().map((n) => {
     const online = view.nodes.has(n);
     const state: NodeStatus['state'] = !online ? (view.fences.has(n) ? 'fenced' : 'offline') : view.standby.has(n) ? 'standby' : 'online';

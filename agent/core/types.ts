@@ -53,6 +53,8 @@ export interface ClusterView {
   revision: number;
   config: ClusterConfig | null;
   nodes: ReadonlyMap<string, NodeRecord>;
+  /** Every node that ever joined, online or not. */
+  members: ReadonlySet<string>;
   owners: ReadonlyMap<string, OwnerRecord>;
   holders: ReadonlyMap<string, HolderRecord>;
   failoverIntents: ReadonlyMap<string, FailoverIntent>;

@@ -3,6 +3,7 @@
 //
 //   config                      the cluster configuration document (JSON: yaml text + who/when)
 //   nodes/<node>                bound to the node's lease: the node is online while it exists
+//   members/<node>              NOT lease-bound: every node that ever joined (so an offline node is still known)
 //   owners/<set>                bound to the owner's lease; its create revision is the fencing token
 //   holders/<set>               NOT lease-bound: who last acquired the set and whether it released it
 //                               cleanly. A holder that is not `released` when the owner key is gone
@@ -29,6 +30,9 @@ export class Keys {
   }
   node(node: string): string {
     return `${this.prefix}nodes/${node}`;
+  }
+  member(node: string): string {
+    return `${this.prefix}members/${node}`;
   }
   owner(set: string): string {
     return `${this.prefix}owners/${set}`;

@@ -24,12 +24,13 @@ export class ClusterStore {
 
   /** Registers this node; the key lives as long as the lease. */
   async putNode(node: string, leaseId: string, record: Record<string, unknown>): Promise<TxnOutcome> {
-    try {
-      const res = await this.client.put(this.keys.node(node)).value(JSON.stringify(record)).lease(leaseId).exec();
-      return { status: 'committed', revision: Number(res.header.revision) };
-    } catch (err) {
-      return { status: 'unknown', error: err instanceof Error ? err.message.split('\n')[0] : String(err) };
-    }
+    const member = JSON.stringify({ lastJoinedWallMs: record.startedAtWallMs });
+    return this.commit(() =>
+      this.client
+        .if(this.keys.node(node), 'Create', '>', -1)
+        .then(this.client.put(this.keys.node(node)).value(JSON.stringify(record)).lease(leaseId), this.client.put(this.keys.member(node)).value(member))
+        .commit(),
+    );
   }
 
   /**

@@ -41,6 +41,7 @@ export class ViewBuilder {
     const bans = new Map<string, Map<string, BanRecord>>();
     const fences = new Map<string, FenceRecord>();
     const standby = new Set<string>();
+    const members = new Set<string>();
     const maintenanceSets = new Set<string>();
     let maintenanceCluster = false;
     let configEntry: KvEntry | undefined;
@@ -67,6 +68,9 @@ export class ViewBuilder {
           if (v && parts.length === 2) nodes.set(parts[1], { name: parts[1], leaseId: kv.lease, startedAtWallMs: Number(v.startedAtWallMs ?? 0) });
           break;
         }
+        case 'members':
+          if (parts.length === 2) members.add(parts[1]);
+          break;
         case 'owners': {
           const v = json();
           if (v && parts.length === 2 && typeof v.node === 'string') {
@@ -123,7 +127,7 @@ export class ViewBuilder {
       if (this.cachedConfig.problem) problems.push(this.cachedConfig.problem);
     }
     return {
-      view: { revision, config, nodes, owners, holders, failoverIntents, bans, fences, standby, maintenance: { cluster: maintenanceCluster, sets: maintenanceSets } },
+      view: { revision, config, nodes, members, owners, holders, failoverIntents, bans, fences, standby, maintenance: { cluster: maintenanceCluster, sets: maintenanceSets } },
       problems,
       configRevision: configEntry?.modRevision ?? 0,
     };

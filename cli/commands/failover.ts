@@ -39,7 +39,7 @@ async function requestFailover(session: Session, set: string, to: string | undef
   }
   const config = view.config;
   if (!config || !(set in config.serviceSets)) throw notFound(`no service set named ${set}`);
-  if (to !== undefined && !view.nodes.has(to) && !(config.nodes && to in config.nodes)) throw notFound(`no node named ${to}`);
+  if (to !== undefined && !view.nodes.has(to) && !view.members.has(to) && !(config.nodes && to in config.nodes)) throw notFound(`no node named ${to}`);
   const owner = view.owners.get(set);
   if (!owner) throw refused(`${set} is not running anywhere; a failover needs a running owner`);
   if (to === owner.node) throw refused(`${set} already runs on ${to}`);

@@ -26,6 +26,7 @@ export function view(partial: Partial<ClusterView> = {}): ClusterView {
     revision: 100,
     config: null,
     nodes: new Map(['a', 'b', 'c'].map((n) => [n, { name: n, leaseId: `L${n}`, startedAtWallMs: 0 }])),
+    members: new Set(['a', 'b', 'c']),
     owners: new Map(),
     holders: new Map(),
     failoverIntents: new Map(),
