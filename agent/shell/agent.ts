@@ -31,6 +31,7 @@ import type { Clock } from './clock.js';
 import { EventLog } from './events.js';
 import type { Logger } from './log.js';
 import { startHealthServer, type HealthServer } from './health.js';
+import { gatherHostFacts, type HostFacts } from './host-facts.js';
 
 /** Lease TTL used when the cluster has no configuration yet. */
 const DEFAULT_LEASE_TTL_SEC = 5;
@@ -81,6 +82,7 @@ export class HostAgent {
   /** The TTL this agent asked for (etcd may grant more); compared with the configured leaseTtl. */
   private requestedTtlSec = DEFAULT_LEASE_TTL_SEC;
   private ttlWarned = false;
+  private facts: HostFacts | undefined;
 
   constructor(
     private readonly config: HostConfig,
@@ -113,6 +115,7 @@ export class HostAgent {
   /** Starts the agent: lease (resumed when possible), registration, watch, first reconciliation. */
   async start(): Promise<void> {
     await mkdir(this.runDir, { recursive: true, mode: 0o750 });
+    this.facts = await gatherHostFacts();
     const ttlSec = await this.configuredTtlSec();
     await this.establishLease(ttlSec, true);
     await this.watcher.start();
@@ -205,7 +208,7 @@ export class HostAgent {
       this.keeper = keeper;
       await writeLeaseFile(this.leaseFile(), { leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec, node: this.node });
       for (;;) {
-        const put = await this.store.putNode(this.node, keeper.leaseId, { startedAtWallMs: this.clock.wallMs(), pid: process.pid });
+        const put = await this.store.putNode(this.node, keeper.leaseId, { startedAtWallMs: this.clock.wallMs(), pid: process.pid, facts: this.facts });
         if (put.status === 'committed' || this.stopping) break;
         await sleep(250);
       }
