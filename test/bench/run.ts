@@ -90,7 +90,8 @@ async function idleFootprint(): Promise<{ rssMb: number; cpuPct: number; childCp
     let yaml = 'timing: { leaseTtl: 5s, fenceMargin: 1s }\nserviceSets:\n';
     for (let i = 1; i <= 20; i++) {
       yaml += `  S${i}:\n    prefer: [n1, n2, n3]\n    resources:\n`;
-      yaml += `      - { id: s${i}-a, type: dummy, stop: { timeout: 500ms } }\n      - { id: s${i}-b, type: dummy, stop: { timeout: 500ms } }\n`;
+      const mon = `monitor: { interval: ${process.env.BENCH_MONITOR_INTERVAL ?? '10s'} }`;
+      yaml += `      - { id: s${i}-a, type: dummy, stop: { timeout: 500ms }, ${mon} }\n      - { id: s${i}-b, type: dummy, stop: { timeout: 500ms }, ${mon} }\n`;
     }
     await tc.applyConfig(yaml);
     await tc.waitFor('20 sets running', 60_000, (s) => s.sets.filter((x) => x.state === 'running').length === 20);
@@ -122,16 +123,18 @@ async function idleFootprint(): Promise<{ rssMb: number; cpuPct: number; childCp
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
+  const only = process.env.BENCH_ONLY; // e.g. BENCH_ONLY=idle for one part
   process.stderr.write(`hactl bench: ${TRIALS} trials each, loopback etcd (--heartbeat-interval=50 --election-timeout=500), 3 agents\n`);
-  const ttl2 = await failoverTrials('2s', '800ms');
+  const none = { failoverMs: [], decisionMs: [] };
+  const ttl2 = !only || only === 'failover' ? await failoverTrials('2s', '800ms') : none;
   rows.push({ what: '(a) host kill -> set running elsewhere, leaseTtl 2s', unit: 'ms', summary: summarize(ttl2.failoverMs), target: '<= 3000 (leaseTtl + 1 s)' });
-  const ttl3 = await failoverTrials('3s', '1s');
+  const ttl3 = !only || only === 'failover' ? await failoverTrials('3s', '1s') : none;
   rows.push({ what: '(a) host kill -> set running elsewhere, leaseTtl 3s', unit: 'ms', summary: summarize(ttl3.failoverMs), target: '<= 4000 (leaseTtl + 1 s)' });
-  const sw = await switchoverTrials();
+  const sw = !only || only === 'switchover' ? await switchoverTrials() : { totalMs: [], overheadMs: [] };
   rows.push({ what: '(b) planned switchover, total (3 resources)', unit: 'ms', summary: summarize(sw.totalMs), target: '-' });
   rows.push({ what: "(b) planned switchover minus agents' own time", unit: 'ms', summary: summarize(sw.overheadMs), target: '<= 100' });
   rows.push({ what: '(c) takeover decision -> first start spawned', unit: 'ms', summary: summarize([...ttl2.decisionMs, ...ttl3.decisionMs]), target: 'p99 <= 50' });
-  const idle = await idleFootprint();
+  const idle = !only || only === 'idle' ? await idleFootprint() : { rssMb: NaN, cpuPct: NaN, childCpuPct: NaN, sets: 0 };
   const one = (v: number): Summary => ({ n: 1, min: v, median: v, p95: v, p99: v, max: v });
   rows.push({ what: `(d) idle agent RSS, ${idle.sets} sets owned`, unit: 'MB', summary: one(idle.rssMb), target: '<= 80' });
   rows.push({ what: `(d) idle agent CPU, ${idle.sets} sets owned`, unit: '% core', summary: one(idle.cpuPct), target: '<= 1' });
