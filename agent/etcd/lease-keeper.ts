@@ -117,7 +117,7 @@ export class LeaseKeeper {
   /** Stops keepalives; the lease then expires on its own after its TTL. */
   release(): void {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.stream?.cancel();
     this.stream = undefined;
@@ -133,11 +133,26 @@ export class LeaseKeeper {
   private start(): void {
     this.stopped = false;
     this.lastSendMs = -Infinity;
-    if (!this.timer) this.timer = setInterval(() => this.tick(), Math.max(10, Math.min(50, this.intervalMs / 2)));
     void this.openStream();
   }
 
+  /**
+   * One timer, set for the next moment something is due: the next keepalive send, or the
+   * response deadline of the oldest unanswered one. (An idle agent wakes about 4 times per TTL.)
+   */
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.stopped || !this.stream) return;
+    const nowMs = this.clock.monotonicMs();
+    let dueMs = this.lastSendMs + this.intervalMs;
+    const oldest = this.pendingSendsMs[0];
+    if (oldest !== undefined) dueMs = Math.min(dueMs, oldest + this.responseTimeoutMs + 1);
+    this.timer = setTimeout(() => this.tick(), Math.max(0, dueMs - nowMs));
+  }
+
   private tick(): void {
+    this.timer = undefined;
     if (this.stopped) return;
     const nowMs = this.clock.monotonicMs();
     const oldest = this.pendingSendsMs[0];
@@ -153,8 +168,10 @@ export class LeaseKeeper {
         this.stream.write({ ID: this.leaseId });
       } catch {
         this.replaceStream();
+        return;
       }
     }
+    this.schedule();
   }
 
   private replaceStream(): void {
@@ -192,6 +209,7 @@ export class LeaseKeeper {
       this.stream = stream;
       this.lastSendMs = -Infinity; // send at once on a new stream
       this.opening = false;
+      this.tick();
     } catch {
       // Could not open on this member: try the next one shortly.
       this.memberIndex = (this.memberIndex + 1) % this.members.length;
@@ -212,6 +230,7 @@ export class LeaseKeeper {
       this.listener.lost('etcd reports the lease expired or revoked (TTL 0)');
       return;
     }
+    this.schedule();
     if (sentAtMs === undefined) return;
     this.grantedTtlSec = ttlSec;
     const validUntilMs = sentAtMs + ttlSec * 1000;

@@ -39,6 +39,7 @@ const DEFAULT_LEASE_TTL_SEC = 5;
 const IDLE_RECHECK_MS = 1000;
 
 interface SetRuntime {
+  name: string;
   /** The set's configuration the local resources were started with. */
   spec: ServiceSetConfig;
   specJson: string;
@@ -50,6 +51,8 @@ interface SetRuntime {
   lastState: string;
   sinceWallMs: number;
   statusJson: string;
+  /** Cheap summary of the last status written, to skip building it when nothing changed. */
+  statusKey: string;
   nextMonitorMs: number[];
   lastReasons: (string | undefined)[];
   failCounts: number[];
@@ -74,6 +77,9 @@ export class HostAgent {
   private view: ClusterView | undefined;
   private readonly sets = new Map<string, SetRuntime>();
   private kickPending = false;
+  private kickAll = false;
+  private readonly kickSets = new Set<string>();
+  private readonly specJsonCache = new WeakMap<ClusterConfig, Map<string, string>>();
   private wakeTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private granting = false;
@@ -269,24 +275,44 @@ export class HostAgent {
     });
   }
 
-  /** Reconciles soon (once per event-loop turn, however many changes arrived). */
-  kick(): void {
-    if (this.kickPending || this.stopping) return;
+  /**
+   * Reconciles soon (once per event-loop turn, however many changes arrived): every set, or only
+   * `set` when just its own action finished (an idle agent with many sets does little per monitor).
+   */
+  kick(set?: string): void {
+    if (this.stopping) return;
+    if (set === undefined) this.kickAll = true;
+    else this.kickSets.add(set);
+    if (this.kickPending) return;
     this.kickPending = true;
     setImmediate(() => {
       this.kickPending = false;
-      this.reconcile();
+      const only = this.kickAll ? null : new Set(this.kickSets);
+      this.kickAll = false;
+      this.kickSets.clear();
+      this.reconcile(only);
     });
   }
 
-  private reconcile(): void {
+  /** The JSON of each set's configuration, computed once per configuration revision. */
+  private specJsonOf(config: ClusterConfig, name: string): string {
+    let perSet = this.specJsonCache.get(config);
+    if (!perSet) {
+      perSet = new Map(Object.entries(config.serviceSets).map(([n, spec]) => [n, JSON.stringify(spec)]));
+      this.specJsonCache.set(config, perSet);
+    }
+    return perSet.get(name) ?? '';
+  }
+
+  private reconcile(only: ReadonlySet<string> | null): void {
     const view = this.view;
     if (!view || this.stopping) return;
     const config = view.config;
     if (config) this.syncSets(config);
     for (const [name, rt] of this.sets) {
+      if (only && !only.has(name)) continue;
       if (rt.busy || view.revision < rt.awaitRevision) continue;
-      if (!config || !(name in config.serviceSets) || JSON.stringify(config.serviceSets[name]) !== rt.specJson) {
+      if (!config || !(name in config.serviceSets) || this.specJsonOf(config, name) !== rt.specJson) {
         this.retireSet(name, rt, config);
         continue;
       }
@@ -324,6 +350,7 @@ export class HostAgent {
     for (const [name, spec] of Object.entries(config.serviceSets)) {
       if (this.sets.has(name)) continue;
       this.sets.set(name, {
+        name,
         spec,
         specJson: JSON.stringify(spec),
         local: emptyLocalSet(spec.resources.length),
@@ -333,6 +360,7 @@ export class HostAgent {
         lastState: '',
         sinceWallMs: this.clock.wallMs(),
         statusJson: '',
+        statusKey: '',
         nextMonitorMs: spec.resources.map(() => Infinity),
         lastReasons: spec.resources.map(() => undefined),
         failCounts: spec.resources.map(() => 0),
@@ -375,7 +403,7 @@ export class HostAgent {
       this.log.error({ err: err instanceof Error ? err.stack : String(err) }, 'internal error while acting on a set');
     } finally {
       rt.busy = false;
-      this.kick();
+      this.kick(rt.name);
     }
   }
 
@@ -573,6 +601,9 @@ export class HostAgent {
     }
     const owner = view.owners.get(name);
     if (!owner || owner.node !== this.node || owner.leaseId !== this.keeper?.leaseId) return;
+    const changeKey = `${owner.token}|${decision.state}|${decision.reason}|${rt.local.resources.join(',')}|${rt.failCounts.join(',')}|${rt.sinceWallMs}`;
+    if (changeKey === rt.statusKey) return;
+    rt.statusKey = changeKey;
     const status = {
       node: this.node,
       state: decision.state,
@@ -591,7 +622,10 @@ export class HostAgent {
     if (json === rt.statusJson) return;
     rt.statusJson = json;
     void this.store.writeStatus(name, owner.token, status).then((out) => {
-      if (out.status !== 'committed') rt.statusJson = '';
+      if (out.status !== 'committed') {
+        rt.statusJson = '';
+        rt.statusKey = '';
+      }
     });
   }
 
