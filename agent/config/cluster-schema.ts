@@ -14,6 +14,8 @@ export const GRACE_WARNING_MS = 5_000;
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const PARAM_NAME_RE = /^[A-Za-z0-9_]+$/;
+/** Parameter names that hold a secret inline (`password`, `passwd`, `snmp_secret`...), refused in fence devices. */
+const INLINE_SECRET_RE = /(?:^|_)(?:password|passwd|pass|secret)$/i;
 const BUILTIN_TYPES = ['floating-ip', 'shared-disk', 'queue-manager', 'process', 'dummy'] as const;
 const TYPE_RE =
   /^(?:ocf:[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+|systemd:[A-Za-z0-9@_.:\\-]+|script:\/[A-Za-z0-9_./+-]+|[A-Za-z0-9][A-Za-z0-9_.-]*)$/;
@@ -101,6 +103,19 @@ export const ClusterConfigSchema = z
       ctx.addIssue({ code: 'custom', path: ['timing', 'fenceMargin'], message: `must be less than leaseTtl / 2 (${formatDurationMs(leaseTtl / 2)}), got ${formatDurationMs(fenceMargin)}` });
     }
     const devices = cfg.fencing.devices;
+    // Secrets never go into the cluster configuration: etcd keeps it readable to every role
+    // (observers included) and `hactl config show` prints it. Fence agents read them from files.
+    for (const [device, spec] of Object.entries(devices)) {
+      for (const param of Object.keys(spec.params)) {
+        if (INLINE_SECRET_RE.test(param)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['fencing', 'devices', device, 'params', param],
+            message: `secrets are not stored in the cluster configuration (every etcd role can read it); put it in a file on each host and use ${param.replace(/(password|passwd|secret)$/i, 'password')}_file`,
+          });
+        }
+      }
+    }
     for (const [node, spec] of Object.entries(cfg.nodes ?? {})) {
       if (spec.fence && !(spec.fence in devices)) {
         ctx.addIssue({ code: 'custom', path: ['nodes', node, 'fence'], message: `no fence device named ${spec.fence} in fencing.devices` });
@@ -155,9 +170,11 @@ export function monitorTimeoutMs(r: ResourceConfig): number {
 /**
  * The takeover grace of SPEC §5.3: after an *expiry* (not a handoff, not a confirmed fence) the new
  * owner waits this long before starting, because the old owner began stopping at
- * `validUntil - fenceMargin` and may take up to its longest stop timeout.
+ * `validUntil - fenceMargin` and stops its resources one after another. SPEC §5.3 says "longest
+ * stop timeout"; a sequential stop can take the SUM of the stop timeouts (found by the
+ * simulator), so the sum is what is waited for.
  */
 export function takeoverGraceMs(set: ServiceSetConfig, fenceMarginMs: number): number {
-  const longestStopMs = Math.max(...set.resources.map(stopTimeoutMs));
-  return Math.max(0, longestStopMs - fenceMarginMs);
+  const stopAllMs = set.resources.reduce((sum, r) => sum + stopTimeoutMs(r), 0);
+  return Math.max(0, stopAllMs - fenceMarginMs);
 }

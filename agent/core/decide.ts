@@ -12,6 +12,8 @@
 //      releasing; otherwise, after an unplanned takeover, wait for the fence or the grace; then start
 //      the resources in order.
 import { placeSet, noEligibleReason } from './placement.js';
+import { baseSetName } from './clones.js';
+import { setRequiresFencing } from '../config/cluster-schema.js';
 import type { DecideInput, SetDecision, LocalSet, ClusterView, OwnerRecord } from './types.js';
 import type { ClusterConfig } from '../config/cluster-schema.js';
 
@@ -20,17 +22,20 @@ export function decideSet(input: DecideInput): SetDecision {
   const owner = view.owners.get(set);
   const active = highestActive(local);
 
-  if (view.maintenance.cluster || view.maintenance.sets.has(set)) {
-    const scope = view.maintenance.cluster ? 'cluster-wide maintenance' : `maintenance of ${set}`;
-    return none('maintenance', `${scope}: not starting, stopping or monitoring anything`);
-  }
-
+  // Self-fencing comes before maintenance: a host that cannot renew its lease stops its sets even
+  // in maintenance, because once maintenance ends another host may take them over (found by the
+  // simulator). Maintenance leaves resources alone only while this host's lease is sound.
   const leaseOk = lease !== null && nowMs < lease.validUntilMs - config.timing.fenceMargin;
   if (!leaseOk) {
     const why = lease === null ? 'no etcd lease' : `etcd lease in doubt (valid ${Math.max(0, Math.round(lease.validUntilMs - nowMs))}ms more, fenceMargin ${config.timing.fenceMargin}ms)`;
     if (active >= 0) return stop(active, input, `${why}: self-fencing, stopping ${resourceId(input, active)}`);
     if (local.stopFailure) return none('blocked', `${why}; stop failed earlier: ${local.stopFailure}`);
     return none('stopped', `${why}: not starting anything`);
+  }
+
+  if (view.maintenance.cluster || view.maintenance.sets.has(baseSetName(set))) {
+    const scope = view.maintenance.cluster ? 'cluster-wide maintenance' : `maintenance of ${baseSetName(set)}`;
+    return none('maintenance', `${scope}: not starting, stopping or monitoring anything`);
   }
 
   if (local.stopFailure) {
@@ -53,24 +58,37 @@ function decideAsNonOwner(input: DecideInput, owner: OwnerRecord | undefined, ac
 
   const holder = view.holders.get(set);
   if (holder?.failed) return none('failed', `${holder.failed}; stopped everywhere until hactl cleanup ${set}`);
-  if (config.serviceSets[set].mode === 'clone') return none('stopped', 'clone sets are not managed by this version');
 
   const placement = placeSet(view, config, set, wallMs);
   let best = placement.ranked[0];
   const handoff = holder?.released && holder.handoffTo !== undefined && placement.ranked.includes(holder.handoffTo);
   if (handoff) best = holder!.handoffTo!;
+  // `hactl move` of a set that runs nowhere: the named node takes it, if it can.
+  const intent = view.failoverIntents.get(set);
+  const moved = intent?.to !== undefined && placement.ranked.includes(intent.to);
+  if (moved) best = intent!.to!;
   if (best === undefined) return none('stopped', noEligibleReason(placement));
   if (best !== me) return none('stopped', `waiting for ${best} to take ${set}`);
 
-  // "Dirty": the last holder never released the set, so its lease expired (or was revoked) while it
-  // may have been running it. Our own earlier run counts as clean once we have probed and stopped.
-  const dirty = holder !== undefined && !holder.released && holder.node !== me;
+  // Unsettled: hosts that may still run the set. A holder that never released it lost its lease
+  // while it may have been running it (our own earlier run counts as settled: we probed and
+  // stopped); hosts an earlier owner had not yet settled stay unsettled, whoever held it since.
+  // This host is settled for itself (it probed and stopped); a node listed twice keeps only its
+  // latest revision — a fence must come after its most recent hold (found by the simulator).
+  let unsettled = (holder?.unsettled ?? []).filter((u) => u.node !== me);
+  if (holder !== undefined && !holder.released && holder.node !== me) {
+    unsettled = [...unsettled.filter((u) => u.node !== holder.node), { node: holder.node, afterRevision: holder.modRevision }];
+  }
+  const dirty = unsettled.length > 0;
   const reason = dirty
-    ? `${holder!.node} lost its lease while owning ${set}: taking over`
+    ? `${unsettled.map((u) => u.node).join(', ')} lost ${set} without stopping it cleanly: taking over`
     : handoff
       ? `planned switchover from ${holder!.node}: taking ${set}`
-      : `${set} has no owner and ${me} is the best eligible node`;
-  return { action: { kind: 'acquire', dirty, holderRevision: holder?.modRevision ?? 0 }, reason, state: 'stopped' };
+      : moved
+        ? `operator moved ${set} to ${me}: taking it`
+        : `${set} has no owner and ${me} is the best eligible node`;
+  const action = { kind: 'acquire' as const, dirty, holderRevision: holder?.modRevision ?? 0, unsettled, ...(moved ? { clearsIntent: intent!.modRevision } : {}) };
+  return { action, reason, state: 'stopped' };
 }
 
 function decideAsOwner(input: DecideInput, owner: OwnerRecord, active: number): SetDecision {
@@ -106,15 +124,14 @@ function decideAsOwner(input: DecideInput, owner: OwnerRecord, active: number): 
   const first = local.resources.findIndex((phase) => phase !== 'running');
   if (first < 0) return none('running', `running on ${me}`);
 
-  if (local.fenceOf && active < 0) {
-    const fence = view.fences.get(local.fenceOf.node);
-    const fenced = fence !== undefined && fence.modRevision > local.fenceOf.afterRevision;
-    if (!fenced) {
-      return none('blocked', `waiting for ${local.fenceOf.node} to be fenced before starting ${set} (requireFencing): ${fenceHint(config, local.fenceOf.node)}`);
-    }
+  // The takeover gate (SPEC §5.2): hosts that may still run the set are fenced (required for
+  // exclusive sets) or given the takeover grace, before anything starts.
+  const unfenced = local.unsettled.filter((u) => (view.fences.get(u.node)?.modRevision ?? 0) <= u.afterRevision);
+  if (unfenced.length > 0 && active < 0 && setRequiresFencing(spec)) {
+    const node = unfenced[0].node;
+    return none('blocked', `waiting for ${node} to be fenced before starting ${set} (requireFencing): ${fenceHint(config, node)}`);
   }
-  const fencedOk = local.fenceOf !== null && (view.fences.get(local.fenceOf.node)?.modRevision ?? 0) > local.fenceOf.afterRevision;
-  if (local.graceUntilMs !== null && nowMs < local.graceUntilMs && !fencedOk && active < 0) {
+  if (unfenced.length > 0 && local.graceUntilMs !== null && nowMs < local.graceUntilMs && active < 0) {
     return {
       action: { kind: 'wait', untilMs: local.graceUntilMs },
       reason: `takeover grace: the previous owner's lease expired; waiting ${Math.ceil(local.graceUntilMs - nowMs)}ms for it to finish stopping`,
@@ -154,7 +171,7 @@ function plannedMove(input: DecideInput): Planned {
     return { kind: 'move', to, why: `operator requested failover of ${set}` };
   }
   if (view.standby.has(me)) return { kind: 'move', to: others[0], why: `${me} is in standby` };
-  const ban = view.bans.get(set)?.get(me);
+  const ban = view.bans.get(baseSetName(set))?.get(me);
   if (ban && ban.untilWallMs > wallMs) return { kind: 'move', to: others[0], why: `${me} is banned for ${set} (${ban.reason})` };
   const prefer = spec.prefer ?? [];
   if (!spec.anyNode && prefer.length > 0 && !prefer.includes(me)) return { kind: 'move', to: others[0], why: `${me} is not in ${set}.prefer` };

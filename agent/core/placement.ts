@@ -5,6 +5,7 @@
 // transaction settles the rare race.
 import type { ClusterConfig } from '../config/cluster-schema.js';
 import type { ClusterView } from './types.js';
+import { baseSetName, hostsWithSiblings } from './clones.js';
 
 export interface Placement {
   /** Eligible hosts, best first. */
@@ -18,7 +19,8 @@ export function placeSet(view: ClusterView, config: ClusterConfig, set: string, 
   const excluded: string[] = [];
   const prefer = spec.prefer ?? [];
   const anyNode = spec.anyNode || prefer.length === 0;
-  const bans = view.bans.get(set);
+  const bans = view.bans.get(baseSetName(set));
+  const siblings = hostsWithSiblings(view, set);
   const candidates: string[] = [];
   const known = new Set<string>([...view.nodes.keys(), ...prefer]);
   for (const node of [...known].sort()) {
@@ -31,9 +33,13 @@ export function placeSet(view: ClusterView, config: ClusterConfig, set: string, 
       excluded.push(`${node} in standby`);
       continue;
     }
+    if (siblings.has(node)) {
+      excluded.push(`${node} runs another instance of ${baseSetName(set)}`);
+      continue;
+    }
     const ban = bans?.get(node);
     if (ban && ban.untilWallMs > wallMs) {
-      excluded.push(`${node} banned until ${clockTime(ban.untilWallMs)} (${ban.reason})`);
+      excluded.push(ban.untilWallMs >= 1e15 ? `${node} banned (${ban.reason})` : `${node} banned until ${clockTime(ban.untilWallMs)} (${ban.reason})`);
       continue;
     }
     candidates.push(node);

@@ -3,7 +3,7 @@
 // 6 not configured (fatal: stop everywhere until cleanup); 7 not running; 8/9 promoted (running);
 // 190/191 degraded (success with a warning). Anything else, or a timeout, is an error.
 import type { ServiceSetConfig } from '../config/cluster-schema.js';
-import type { LocalSet, ResourcePhase } from './types.js';
+import type { LocalSet, ResourcePhase, Unsettled } from './types.js';
 
 export type ActionOutcome =
   | { status: 'exited'; rc: number; reason?: string }
@@ -64,7 +64,8 @@ function withPhase(local: LocalSet, index: number, phase: ResourcePhase): LocalS
 /** A start finished. Any failure makes the set leave this host (SPEC §4), banned for `banFor`. */
 export function afterStart(local: LocalSet, index: number, resourceId: string, outcome: ActionOutcome, token: number): LocalSet {
   const cls = classify(outcome);
-  if (cls === 'ok') return { ...withPhase(local, index, 'running'), token };
+  // A successful start settles the takeover: the gate was passed to get here.
+  if (cls === 'ok') return { ...withPhase(local, index, 'running'), token, unsettled: [] };
   const reason = `start of ${resourceId} failed (${describeOutcome(outcome)})`;
   return { ...withPhase(local, index, 'unknown'), token, moveAway: { reason, ban: true, fatal: cls === 'fatal' } };
 }
@@ -94,7 +95,9 @@ export function afterMonitor(local: LocalSet, index: number, resourceId: string,
   if (cls === 'ok') return local;
   const what = cls === 'not-running' ? `${resourceId} is not running` : `monitor of ${resourceId} failed (${describeOutcome(outcome)})`;
   const failureTimesMs = [...local.failureTimesMs.filter((t) => nowMs - t < spec.onFailure.window), nowMs];
-  const next: LocalSet = { ...withPhase(local, index, cls === 'not-running' ? 'stopped' : 'unknown'), failureTimesMs };
+  // Recovery is stop-then-start even when the monitor says "not running" (as Pacemaker does):
+  // stop is idempotent and clears what a crashed resource left behind (pidfiles, children).
+  const next: LocalSet = { ...withPhase(local, index, 'unknown'), failureTimesMs };
   if (cls === 'hard' || cls === 'fatal') return { ...next, moveAway: { reason: what, ban: true, fatal: cls === 'fatal' } };
   if (failureTimesMs.length > spec.onFailure.restarts) {
     return { ...next, moveAway: { reason: `${what}: ${failureTimesMs.length} failures within ${Math.round(spec.onFailure.window / 1000)}s`, ban: true, fatal: false } };
@@ -102,23 +105,13 @@ export function afterMonitor(local: LocalSet, index: number, resourceId: string,
   return next;
 }
 
-/** Ownership acquired: record the token, and what an unplanned takeover must wait for. */
-export function afterAcquire(
-  local: LocalSet,
-  token: number,
-  takeover: { dirty: boolean; oldHolder?: string; holderRevision: number; requiresFencing: boolean; graceMs: number; nowMs: number },
-): LocalSet {
-  if (!takeover.dirty) return { ...local, token, graceUntilMs: null, fenceOf: null, moveAway: null };
-  return {
-    ...local,
-    token,
-    moveAway: null,
-    graceUntilMs: takeover.nowMs + takeover.graceMs,
-    fenceOf: takeover.requiresFencing && takeover.oldHolder ? { node: takeover.oldHolder, afterRevision: takeover.holderRevision } : null,
-  };
+/** Ownership acquired: record the token, and the hosts an unplanned takeover must settle first. */
+export function afterAcquire(local: LocalSet, token: number, takeover: { unsettled: Unsettled[]; graceMs: number; nowMs: number }): LocalSet {
+  const dirty = takeover.unsettled.length > 0;
+  return { ...local, token, moveAway: null, unsettled: takeover.unsettled, graceUntilMs: dirty ? takeover.nowMs + takeover.graceMs : null };
 }
 
 /** Ownership released (after everything stopped). */
 export function afterRelease(local: LocalSet): LocalSet {
-  return { ...local, token: null, graceUntilMs: null, fenceOf: null, moveAway: null, failureTimesMs: [] };
+  return { ...local, token: null, graceUntilMs: null, unsettled: [], moveAway: null, failureTimesMs: [] };
 }

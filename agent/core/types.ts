@@ -19,10 +19,25 @@ export interface OwnerRecord {
   token: number;
 }
 
+/**
+ * A host that may still run a set: it lost the set by lease expiry and has not been seen to stop.
+ * A fence of `node` recorded after `afterRevision` settles it; so does the takeover grace.
+ */
+export interface Unsettled {
+  node: string;
+  afterRevision: number;
+}
+
 /** Who last acquired a set, and whether it let go cleanly (see agent/etcd/keys.ts). */
 export interface HolderRecord {
   node: string;
   released: boolean;
+  /**
+   * Hosts that may still run the set, carried from owner to owner until a start proves them
+   * settled: a release before the takeover gate was passed, a re-acquisition, or an agent restart
+   * must not forget them (all three were found by the simulator).
+   */
+  unsettled: Unsettled[];
   /** A planned switchover names the node that takes over next. */
   handoffTo?: string;
   /** A fatal failure (OCF rc 6) stops the set everywhere until `hactl cleanup`. */
@@ -48,6 +63,12 @@ export interface FailoverIntent {
   modRevision: number;
 }
 
+/** `hactl cleanup SET [RESOURCE]`: each agent acts once per generation (the key's mod revision). */
+export interface CleanupIntent {
+  resource?: string;
+  modRevision: number;
+}
+
 /** Everything the core knows about the cluster, as read from etcd at `revision`. */
 export interface ClusterView {
   revision: number;
@@ -58,6 +79,7 @@ export interface ClusterView {
   owners: ReadonlyMap<string, OwnerRecord>;
   holders: ReadonlyMap<string, HolderRecord>;
   failoverIntents: ReadonlyMap<string, FailoverIntent>;
+  cleanups: ReadonlyMap<string, CleanupIntent>;
   /** set -> node -> ban */
   bans: ReadonlyMap<string, ReadonlyMap<string, BanRecord>>;
   fences: ReadonlyMap<string, FenceRecord>;
@@ -85,8 +107,8 @@ export interface LocalSet {
   token: number | null;
   /** Start no exclusive resource before this monotonic time (takeover grace after an expiry). */
   graceUntilMs: number | null;
-  /** After an unplanned takeover of a set that requires fencing: the old holder to be fenced. */
-  fenceOf: { node: string; afterRevision: number } | null;
+  /** After an unplanned takeover: the hosts that may still run the set (fence or grace first). */
+  unsettled: Unsettled[];
   /** A stop failed: the resource state is unknown; never release ownership (SPEC §4). */
   stopFailure: string | null;
   /** Leave this host: stop everything, then release (with a ban). */
@@ -106,7 +128,7 @@ export type SetState = 'running' | 'starting' | 'stopping' | 'stopped' | 'failed
 
 export type SetAction =
   | { kind: 'none' }
-  | { kind: 'acquire'; dirty: boolean; holderRevision: number }
+  | { kind: 'acquire'; dirty: boolean; holderRevision: number; unsettled: Unsettled[]; clearsIntent?: number }
   | { kind: 'start'; index: number }
   | { kind: 'stop'; index: number }
   | { kind: 'release'; handoffTo?: string; ban?: BanRecord; failed?: string }
@@ -137,7 +159,7 @@ export function emptyLocalSet(resourceCount: number): LocalSet {
     resources: new Array<ResourcePhase>(resourceCount).fill('stopped'),
     token: null,
     graceUntilMs: null,
-    fenceOf: null,
+    unsettled: [],
     stopFailure: null,
     moveAway: null,
     failureTimesMs: [],

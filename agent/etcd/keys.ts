@@ -12,6 +12,7 @@
 //   status/<set>                written by the owner, guarded by its fencing token
 //   intents/failover/<set>      a planned switchover requested by an operator
 //   intents/standby/<node>      a node in standby
+//   intents/cleanup/<set>       `hactl cleanup`: its mod revision is a generation each agent acts on once
 //   intents/maintenance         cluster-wide maintenance; intents/maintenance/<set> per set
 //   bans/<set>/<node>           the node may not run the set until `untilWallMs`
 //   fences/<node>               the last successful fence (or operator confirmation) of a node
@@ -45,6 +46,12 @@ export class Keys {
   }
   failoverIntent(set: string): string {
     return `${this.prefix}intents/failover/${set}`;
+  }
+  cleanup(set: string): string {
+    return `${this.prefix}intents/cleanup/${set}`;
+  }
+  bansOf(set: string): string {
+    return `${this.prefix}bans/${set}/`;
   }
   standby(node: string): string {
     return `${this.prefix}intents/standby/${node}`;

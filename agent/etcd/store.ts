@@ -10,6 +10,7 @@ export type TxnOutcome = { status: 'committed'; revision: number } | { status: '
 export interface HolderValue {
   node: string;
   released: boolean;
+  unsettled?: { node: string; afterRevision: number }[];
   handoffTo?: string;
   failed?: string;
   reason: string;
@@ -38,16 +39,16 @@ export class ClusterStore {
    * unchanged since the decision was made (so a decision on a stale view is rejected). On commit,
    * the response revision is the owner key's create revision: the fencing token.
    */
-  async acquire(set: string, node: string, leaseId: string, holderRevision: number, holder: HolderValue): Promise<TxnOutcome> {
+  async acquire(set: string, node: string, leaseId: string, holderRevision: number, holder: HolderValue, clearsIntentRevision?: number): Promise<TxnOutcome> {
     const k = this.keys;
+    const ops: Parameters<ReturnType<Etcd3['if']>['then']> = [this.client.put(k.owner(set)).value(JSON.stringify({ node })).lease(leaseId), this.client.put(k.holder(set)).value(JSON.stringify(holder))];
+    // A move to this node is done once it owns the set: the intent goes in the same transaction.
+    if (clearsIntentRevision !== undefined) ops.push(this.client.delete().key(k.failoverIntent(set)));
     return this.commit(() =>
       this.client
         .if(k.owner(set), 'Create', '==', 0)
         .and(k.holder(set), 'Mod', '==', holderRevision)
-        .then(
-          this.client.put(k.owner(set)).value(JSON.stringify({ node })).lease(leaseId),
-          this.client.put(k.holder(set)).value(JSON.stringify(holder)),
-        )
+        .then(...ops)
         .commit(),
     );
   }

@@ -2,7 +2,7 @@
 // parse are skipped (and reported), never trusted: a hand-edited key must not crash an agent.
 import { checkClusterConfig } from '../config/load-cluster.js';
 import type { ClusterConfig } from '../config/cluster-schema.js';
-import type { BanRecord, ClusterView, FailoverIntent, FenceRecord, HolderRecord, NodeRecord, OwnerRecord } from '../core/types.js';
+import type { BanRecord, CleanupIntent, ClusterView, FailoverIntent, FenceRecord, HolderRecord, NodeRecord, OwnerRecord } from '../core/types.js';
 
 export interface KvEntry {
   key: string;
@@ -38,6 +38,7 @@ export class ViewBuilder {
     const owners = new Map<string, OwnerRecord>();
     const holders = new Map<string, HolderRecord>();
     const failoverIntents = new Map<string, FailoverIntent>();
+    const cleanups = new Map<string, CleanupIntent>();
     const bans = new Map<string, Map<string, BanRecord>>();
     const fences = new Map<string, FenceRecord>();
     const standby = new Set<string>();
@@ -86,6 +87,11 @@ export class ViewBuilder {
               released: v.released === true,
               handoffTo: typeof v.handoffTo === 'string' ? v.handoffTo : undefined,
               failed: typeof v.failed === 'string' ? v.failed : undefined,
+              unsettled: Array.isArray(v.unsettled)
+                ? (v.unsettled as unknown[])
+                    .filter((u): u is { node: string; afterRevision: number } => typeof u === 'object' && u !== null && typeof (u as { node?: unknown }).node === 'string')
+                    .map((u) => ({ node: u.node, afterRevision: Number(u.afterRevision ?? 0) }))
+                : [],
               modRevision: kv.modRevision,
             });
           }
@@ -95,6 +101,9 @@ export class ViewBuilder {
           if (parts[1] === 'failover' && parts.length === 3) {
             const v = json();
             if (v) failoverIntents.set(parts[2], { to: typeof v.to === 'string' ? v.to : undefined, modRevision: kv.modRevision });
+          } else if (parts[1] === 'cleanup' && parts.length === 3) {
+            const v = json();
+            if (v) cleanups.set(parts[2], { resource: typeof v.resource === 'string' ? v.resource : undefined, modRevision: kv.modRevision });
           } else if (parts[1] === 'standby' && parts.length === 3) standby.add(parts[2]);
           else if (parts[1] === 'maintenance' && parts.length === 2) maintenanceCluster = true;
           else if (parts[1] === 'maintenance' && parts.length === 3) maintenanceSets.add(parts[2]);
@@ -127,7 +136,7 @@ export class ViewBuilder {
       if (this.cachedConfig.problem) problems.push(this.cachedConfig.problem);
     }
     return {
-      view: { revision, config, nodes, members, owners, holders, failoverIntents, bans, fences, standby, maintenance: { cluster: maintenanceCluster, sets: maintenanceSets } },
+      view: { revision, config, nodes, members, owners, holders, failoverIntents, cleanups, bans, fences, standby, maintenance: { cluster: maintenanceCluster, sets: maintenanceSets } },
       problems,
       configRevision: configEntry?.modRevision ?? 0,
     };

@@ -55,7 +55,7 @@ test('the SPEC example validates, with durations in ms and a warning about its l
   assert.equal(r.config.timing.leaseTtl, 5000);
   assert.equal(r.config.serviceSets.QM1.onFailure.window, 600_000);
   assert.equal(r.config.serviceSets.QM1.resources[2].stop.timeout, 120_000);
-  assert.equal(takeoverGraceMs(r.config.serviceSets.QM1, 1000), 119_000);
+  assert.equal(takeoverGraceMs(r.config.serviceSets.QM1, 1000), 179_000, 'the sum of the stop timeouts (stops run in sequence) minus fenceMargin');
   assert.ok(setRequiresFencing(r.config.serviceSets.QM1));
   assert.equal(setRequiresFencing(r.config.serviceSets.CONSUMER), false);
   assert.match(r.warnings.join('\n'), /serviceSets\.CONSUMER: takeover grace after an unplanned loss is 19s/);

@@ -30,6 +30,7 @@ export function view(partial: Partial<ClusterView> = {}): ClusterView {
     owners: new Map(),
     holders: new Map(),
     failoverIntents: new Map(),
+    cleanups: new Map(),
     bans: new Map(),
     fences: new Map(),
     standby: new Set(),
@@ -39,7 +40,7 @@ export function view(partial: Partial<ClusterView> = {}): ClusterView {
 }
 
 export function owned(node: string, token: number): Pick<ClusterView, 'owners' | 'holders'> {
-  const holder: HolderRecord = { node, released: false, modRevision: token };
+  const holder: HolderRecord = { node, released: false, unsettled: [], modRevision: token };
   return { owners: new Map([['QM', { set: 'QM', node, leaseId: `L${node}`, token }]]), holders: new Map([['QM', holder]]) };
 }
 

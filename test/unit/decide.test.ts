@@ -11,7 +11,7 @@ const U = 'unknown' as const;
 
 test('the best eligible node acquires a set that has no owner; others wait for it', () => {
   const d = decideSet(input('a', view(), local([S, S, S]), cfg));
-  assert.deepEqual(d.action, { kind: 'acquire', dirty: false, holderRevision: 0 });
+  assert.deepEqual(d.action, { kind: 'acquire', dirty: false, holderRevision: 0, unsettled: [] });
   assert.match(d.reason, /QM has no owner and a is the best eligible node/);
   const other = decideSet(input('b', view(), local([S, S, S]), cfg));
   assert.equal(other.action.kind, 'none');
@@ -45,12 +45,12 @@ test('lease in doubt (now >= validUntil - fenceMargin): stop in reverse, start n
 });
 
 test('a takeover after an expiry is dirty; a set that requires fencing waits for the fence', () => {
-  const v = view({ holders: new Map([['QM', { node: 'a', released: false, modRevision: 40 }]]) });
+  const v = view({ holders: new Map([['QM', { node: 'a', released: false, unsettled: [], modRevision: 40 }]]) });
   const d = decideSet(input('b', { ...v, nodes: new Map([['b', { name: 'b', leaseId: 'Lb', startedAtWallMs: 0 }]]) }, local([S, S, S]), cfg));
-  assert.deepEqual(d.action, { kind: 'acquire', dirty: true, holderRevision: 40 });
-  assert.match(d.reason, /a lost its lease while owning QM: taking over/);
+  assert.deepEqual(d.action, { kind: 'acquire', dirty: true, holderRevision: 40, unsettled: [{ node: 'a', afterRevision: 40 }] });
+  assert.match(d.reason, /a lost QM without stopping it cleanly: taking over/);
   const ownedByB = view({ ...owned('b', 60), nodes: new Map([['b', { name: 'b', leaseId: 'Lb', startedAtWallMs: 0 }]]) });
-  const gated = local([S, S, S], { token: 60, fenceOf: { node: 'a', afterRevision: 40 }, graceUntilMs: 12_000 });
+  const gated = local([S, S, S], { token: 60, unsettled: [{ node: 'a', afterRevision: 40 }], graceUntilMs: 12_000 });
   const blocked = decideSet(input('b', ownedByB, gated, cfg));
   assert.equal(blocked.state, 'blocked');
   assert.match(blocked.reason, /waiting for a to be fenced .*hactl fence a --confirm-down/);
@@ -64,7 +64,7 @@ test('a takeover after an expiry is dirty; a set that requires fencing waits for
 test('without required fencing, a dirty takeover waits the grace, then starts', () => {
   const noFence = config(QM_YAML.replace('prefer: [a, b, c]', 'prefer: [a, b, c]\n    requireFencing: false'));
   const v = view(owned('b', 60));
-  const graced = local([S, S, S], { token: 60, graceUntilMs: 12_000 });
+  const graced = local([S, S, S], { token: 60, graceUntilMs: 12_000, unsettled: [{ node: 'a', afterRevision: 40 }] });
   const d = decideSet(input('b', v, graced, noFence));
   assert.deepEqual(d.action, { kind: 'wait', untilMs: 12_000 });
   assert.match(d.reason, /takeover grace/);
@@ -72,8 +72,8 @@ test('without required fencing, a dirty takeover waits the grace, then starts', 
 });
 
 test('a planned handoff names the next owner, which takes the set at once and clean', () => {
-  const v = view({ holders: new Map([['QM', { node: 'a', released: true, handoffTo: 'c', modRevision: 70 }]]) });
-  assert.deepEqual(decideSet(input('c', v, local([S, S, S]), cfg)).action, { kind: 'acquire', dirty: false, holderRevision: 70 });
+  const v = view({ holders: new Map([['QM', { node: 'a', released: true, handoffTo: 'c', unsettled: [], modRevision: 70 }]]) });
+  assert.deepEqual(decideSet(input('c', v, local([S, S, S]), cfg)).action, { kind: 'acquire', dirty: false, holderRevision: 70, unsettled: [] });
   assert.equal(decideSet(input('b', v, local([S, S, S]), cfg)).reason, 'waiting for c to take QM');
 });
 
@@ -137,4 +137,15 @@ test('placement explains why no node is eligible', () => {
   });
   const d = decideSet(input('b', v, local([S, S, S]), cfg));
   assert.match(d.reason, /^no eligible node: a offline, b banned until \d\d:\d\dZ \(start of qm failed \(rc=1\)\), c offline$/);
+});
+
+test('hosts not yet settled stay on record across a release and a re-acquisition (simulator BUG-4, BUG-10)', () => {
+  // b took QM over from a (unfenced), then released it before starting anything: a is still unsettled.
+  const v = view({ holders: new Map([['QM', { node: 'b', released: true, unsettled: [{ node: 'a', afterRevision: 40 }], modRevision: 90 }]]) });
+  const d = decideSet(input('c', { ...v, nodes: new Map([['c', { name: 'c', leaseId: 'Lc', startedAtWallMs: 0 }]]) }, local([S, S, S]), cfg));
+  assert.deepEqual(d.action, { kind: 'acquire', dirty: true, holderRevision: 90, unsettled: [{ node: 'a', afterRevision: 40 }] });
+  // b's own earlier (dirty) hold, re-acquired by b itself: a is still unsettled.
+  const again = view({ holders: new Map([['QM', { node: 'b', released: false, unsettled: [{ node: 'a', afterRevision: 40 }], modRevision: 95 }]]) });
+  const d2 = decideSet(input('b', { ...again, nodes: new Map([['b', { name: 'b', leaseId: 'Lb', startedAtWallMs: 0 }]]) }, local([S, S, S]), cfg));
+  assert.deepEqual((d2.action as { unsettled: unknown }).unsettled, [{ node: 'a', afterRevision: 40 }]);
 });
