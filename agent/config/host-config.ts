@@ -57,7 +57,13 @@ export async function loadHostConfig(path: string, required: boolean): Promise<H
 export function parseHostConfig(text: string, source: string): HostConfig {
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0) throw new HostConfigError(`${source}: yaml: ${doc.errors[0].message.split('\n')[0]}`);
-  const data = doc.toJS({ maxAliasCount: 50 }) ?? {};
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 50 }) ?? {};
+  } catch (err) {
+    // e.g. an alias without its anchor (`*a`), or an alias bomb: yaml throws while resolving.
+    throw new HostConfigError(`${source}: yaml: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
+  }
   const parsed = HostConfigSchema.safeParse(data);
   if (!parsed.success) throw new HostConfigError(`${source}: ${formatIssues(parsed.error.issues)[0]}`);
   return { ...parsed.data, node: parsed.data.node ?? hostname().split('.')[0] };

@@ -66,7 +66,9 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((issue) => {
     const path = issue.path.reduce<string>((acc, seg) => {
       if (typeof seg === 'number') return `${acc}[${seg}]`;
-      return acc === '' ? String(seg) : `${acc}.${String(seg)}`;
+      // A hostile key (newlines, control characters, spaces) is quoted, so an error stays one line.
+      const name = /^[A-Za-z0-9_.-]+$/.test(String(seg)) ? String(seg) : JSON.stringify(String(seg)).slice(0, 80);
+      return acc === '' ? name : `${acc}.${name}`;
     }, '');
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;

@@ -17,6 +17,7 @@ import {
   type ServiceSetConfig,
 } from '../config/cluster-schema.js';
 import { decideSet, highestActive } from '../core/decide.js';
+import { baseSetName, expandClones, INSTANCE_SEPARATOR } from '../core/clones.js';
 import { afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, describeOutcome } from '../core/results.js';
 import { emptyLocalSet, type ClusterView, type LocalSet, type SetDecision } from '../core/types.js';
 import { makeEtcdClient, type EtcdConnection } from '../etcd/client.js';
@@ -53,6 +54,8 @@ interface SetRuntime {
   statusJson: string;
   /** Cheap summary of the last status written, to skip building it when nothing changed. */
   statusKey: string;
+  /** The cleanup generation already acted on. */
+  cleanupRevision: number;
   nextMonitorMs: number[];
   lastReasons: (string | undefined)[];
   failCounts: number[];
@@ -63,6 +66,8 @@ interface PersistedLease {
   leaseId: string;
   ttlSec: number;
   node: string;
+  /** Revision of the registration made with this lease: a fence recorded after it forbids resuming. */
+  registeredRevision?: number;
 }
 
 export class HostAgent {
@@ -80,7 +85,11 @@ export class HostAgent {
   private kickAll = false;
   private readonly kickSets = new Set<string>();
   private readonly specJsonCache = new WeakMap<ClusterConfig, Map<string, string>>();
+  private readonly expandedCache = new WeakMap<ClusterConfig, ClusterConfig>();
   private wakeTimer: NodeJS.Timeout | undefined;
+  private wakeAtMs = Infinity;
+  /** Whether the lease was valid at the last reconciliation (a renewal after doubt must re-decide). */
+  private leaseOkAtLastDecision = false;
   private stopping = false;
   private granting = false;
   private health: HealthServer | undefined;
@@ -89,6 +98,8 @@ export class HostAgent {
   private requestedTtlSec = DEFAULT_LEASE_TTL_SEC;
   private ttlWarned = false;
   private facts: HostFacts | undefined;
+  /** The etcd revision at which this agent last registered its node key. */
+  private registeredRevision = 0;
 
   constructor(
     private readonly config: HostConfig,
@@ -194,7 +205,9 @@ export class HostAgent {
       });
       const saved = tryResume ? await readLeaseFile(this.leaseFile()) : null;
       let resumed = false;
-      if (saved && saved.node === this.node) {
+      const fencedSince = saved ? await this.fencedSince(saved.registeredRevision ?? 0) : false;
+      if (fencedSince) this.log.warn({ leaseId: saved?.leaseId }, 'this node was fenced since its lease was registered; not resuming it');
+      if (saved && saved.node === this.node && !fencedSince) {
         resumed = await keeper.resume(saved.leaseId, saved.ttlSec, saved.ttlSec * 1000);
         if (resumed) this.log.info({ leaseId: saved.leaseId }, 'lease resumed');
       }
@@ -212,21 +225,49 @@ export class HostAgent {
         this.log.info({ leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec }, 'lease granted');
       }
       this.keeper = keeper;
-      await writeLeaseFile(this.leaseFile(), { leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec, node: this.node });
+      // Register; if the lease dies before that succeeds, start over with a new one (a loop on
+      // a dead lease would never end: found by the simulator).
       for (;;) {
         const put = await this.store.putNode(this.node, keeper.leaseId, { startedAtWallMs: this.clock.wallMs(), pid: process.pid, facts: this.facts });
-        if (put.status === 'committed' || this.stopping) break;
+        if (put.status === 'committed') {
+          this.registeredRevision = put.revision;
+          break;
+        }
+        if (this.stopping) break;
+        if (!keeper.isValid(0)) {
+          this.log.warn({ leaseId: keeper.leaseId }, 'lease died before registration; granting a new one');
+          keeper.release();
+          this.granting = false;
+          return this.establishLease(ttlSec, false);
+        }
         await sleep(250);
       }
+      await writeLeaseFile(this.leaseFile(), { leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec, node: this.node, registeredRevision: this.registeredRevision });
       if (!resumed) void this.events.append({ what: 'node-online', reason: `${this.node} joined with lease ${keeper.leaseId}` });
     } finally {
       this.granting = false;
     }
   }
 
+  /**
+   * True when a fence of this node was recorded after `revision`: the host was (or was declared)
+   * powered off, so whatever it owned must be taken over afresh — resuming the old lease would let
+   * a later takeover count that old fence as covering this new life (found by the simulator).
+   */
+  private async fencedSince(revision: number): Promise<boolean> {
+    try {
+      const res = await this.client.get(this.keys.fence(this.node)).exec();
+      const kv = res.kvs[0];
+      return kv !== undefined && Number(kv.mod_revision) > revision;
+    } catch {
+      return true; // unknown: do not resume (a fresh lease is always safe)
+    }
+  }
+
   private onLeaseRenewed(): void {
     // A renewal after a period of doubt makes starting possible again; otherwise nothing changes.
-    this.scheduleWake();
+    if (!this.leaseOkAtLastDecision) this.kick();
+    else this.scheduleWake();
   }
 
   private onLeaseLost(keeper: LeaseKeeper, reason: string): void {
@@ -243,6 +284,7 @@ export class HostAgent {
     const built = this.viewBuilder.build(kvs, revision);
     for (const p of built.problems) this.log.warn({ problem: p }, 'unreadable key');
     this.view = built.view;
+    if (built.view.config) this.events.retention = { retain: built.view.config.events.retain, maxAgeMs: built.view.config.events.maxAge };
     this.followLeaseTtl(built.view);
     this.kick();
   }
@@ -304,11 +346,24 @@ export class HostAgent {
     return perSet.get(name) ?? '';
   }
 
+  /** The configuration with clone sets expanded into their instances, once per configuration. */
+  private expandedConfig(view: ClusterView): ClusterConfig | null {
+    if (!view.config) return null;
+    let expanded = this.expandedCache.get(view.config);
+    if (!expanded) {
+      expanded = expandClones(view.config);
+      this.expandedCache.set(view.config, expanded);
+    }
+    return expanded;
+  }
+
   private reconcile(only: ReadonlySet<string> | null): void {
     const view = this.view;
     if (!view || this.stopping) return;
-    const config = view.config;
+    const config = this.expandedConfig(view);
     if (config) this.syncSets(config);
+    const marginMs = config?.timing.fenceMargin ?? 1000;
+    this.leaseOkAtLastDecision = !this.granting && this.keeper !== undefined && this.keeper.isValid(marginMs);
     for (const [name, rt] of this.sets) {
       if (only && !only.has(name)) continue;
       if (rt.busy || view.revision < rt.awaitRevision) continue;
@@ -316,6 +371,8 @@ export class HostAgent {
         this.retireSet(name, rt, config);
         continue;
       }
+      const cleanup = view.cleanups.get(baseSetName(name));
+      if (cleanup && cleanup.modRevision > rt.cleanupRevision) this.applyCleanup(name, rt, cleanup.modRevision, cleanup.resource);
       if (!rt.local.probed) {
         void this.runExclusive(rt, () => this.probeSet(name, rt));
         continue;
@@ -345,6 +402,25 @@ export class HostAgent {
     });
   }
 
+  /**
+   * `hactl cleanup SET [RESOURCE]`: forget failures (fail counts, a failed stop, a pending move)
+   * and probe the resources again, so the next decision rests on what really runs. Each agent
+   * acts once per cleanup generation.
+   */
+  private applyCleanup(name: string, rt: SetRuntime, revision: number, resource: string | undefined): void {
+    rt.cleanupRevision = revision;
+    const indexes = rt.spec.resources.map((r, i) => (resource === undefined || r.id === resource ? i : -1)).filter((i) => i >= 0);
+    for (const i of indexes) {
+      rt.failCounts[i] = 0;
+      rt.lastReasons[i] = undefined;
+    }
+    const hadTrouble = rt.local.stopFailure ?? rt.local.moveAway?.reason ?? null;
+    rt.local = { ...rt.local, stopFailure: null, moveAway: null, failureTimesMs: [], probed: false };
+    rt.statusKey = '';
+    this.log.info({ set: name, resource, cleared: hadTrouble }, 'cleanup');
+    if (hadTrouble) void this.events.append({ set: name, what: 'cleanup', reason: `cleanup on ${this.node} cleared: ${hadTrouble}; probing again` });
+  }
+
   /** New sets get a runtime; changed or removed ones are retired by reconcile(). */
   private syncSets(config: ClusterConfig): void {
     for (const [name, spec] of Object.entries(config.serviceSets)) {
@@ -361,6 +437,7 @@ export class HostAgent {
         sinceWallMs: this.clock.wallMs(),
         statusJson: '',
         statusKey: '',
+        cleanupRevision: this.view?.cleanups.get(baseSetName(name))?.modRevision ?? 0,
         nextMonitorMs: spec.resources.map(() => Infinity),
         lastReasons: spec.resources.map(() => undefined),
         failCounts: spec.resources.map(() => 0),
@@ -416,25 +493,23 @@ export class HostAgent {
       case 'acquire': {
         const keeper = this.keeper;
         if (!keeper || !keeper.isValid(config.timing.fenceMargin)) return;
+        if (this.siblingActiveHere(name)) return; // another instance's resources (the same ones) are in use here
         const out = await this.store.acquire(name, this.node, keeper.leaseId, action.holderRevision, {
           node: this.node,
           released: false,
+          unsettled: action.unsettled,
           reason: decision.reason,
           atWallMs: this.clock.wallMs(),
-        });
+        }, action.clearsIntent);
         if (out.status === 'rejected') {
           this.log.info({ set: name }, 'acquire lost the race');
           rt.awaitRevision = out.revision;
           return;
         }
-        const holder = view.holders.get(name);
         // On an unknown outcome the transaction may have committed: arm the grace and fence gate
         // anyway, so that a silent success can never skip them.
         rt.local = afterAcquire(rt.local, out.status === 'committed' ? out.revision : 0, {
-          dirty: action.dirty,
-          oldHolder: holder?.node,
-          holderRevision: action.holderRevision,
-          requiresFencing: setRequiresFencing(rt.spec),
+          unsettled: action.unsettled,
           graceMs: takeoverGraceMs(rt.spec, config.timing.fenceMargin),
           nowMs: this.clock.monotonicMs(),
         });
@@ -456,7 +531,8 @@ export class HostAgent {
         const out = await this.store.release(
           name,
           owner.token,
-          { node: this.node, released: true, handoffTo: action.handoffTo, failed: action.failed, reason: decision.reason, atWallMs: this.clock.wallMs() },
+          // Hosts not yet settled (nothing started since the takeover) stay on record for the next owner.
+          { node: this.node, released: true, unsettled: rt.local.unsettled, handoffTo: action.handoffTo, failed: action.failed, reason: decision.reason, atWallMs: this.clock.wallMs() },
           action.ban ? { node: this.node, ...action.ban } : undefined,
         );
         if (out.status === 'committed') {
@@ -551,8 +627,36 @@ export class HostAgent {
     }
   }
 
+  /**
+   * The instances of a clone set share the same resources on a host (at most one instance runs
+   * per host). True when another instance of `name`'s clone set is busy or active here.
+   */
+  private siblingActiveHere(name: string): boolean {
+    if (!name.includes(INSTANCE_SEPARATOR)) return false;
+    const prefix = baseSetName(name) + INSTANCE_SEPARATOR;
+    for (const [other, rt] of this.sets) {
+      if (other !== name && other.startsWith(prefix) && (rt.busy || highestActive(rt.local) >= 0)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Which instance of a clone set a probe of the shared resources belongs to: the instance this
+   * host owns, or — when it owns none — the first one (which then stops leftovers as a non-owner).
+   */
+  private probeBelongsTo(name: string): boolean {
+    if (!name.includes(INSTANCE_SEPARATOR)) return true;
+    const base = baseSetName(name);
+    const mine = [...(this.view?.owners.values() ?? [])].find((o) => o.node === this.node && o.leaseId === this.keeper?.leaseId && baseSetName(o.set) === base);
+    return mine ? mine.set === name : name.endsWith(`${INSTANCE_SEPARATOR}1`);
+  }
+
   /** Probes every resource of a set (monitor, interval 0) and records what runs here. */
   private async probeSet(name: string, rt: SetRuntime): Promise<void> {
+    if (!this.probeBelongsTo(name)) {
+      rt.local = { ...rt.local, probed: true };
+      return;
+    }
     let local = rt.local;
     for (let i = 0; i < rt.spec.resources.length; i++) {
       const result = await this.act(name, rt, i, 'monitor', monitorTimeoutMs(rt.spec.resources[i]), 0, null);
@@ -563,6 +667,13 @@ export class HostAgent {
     const now = this.clock.monotonicMs();
     rt.nextMonitorMs = rt.spec.resources.map((r) => now + monitorIntervalMs(r));
     rt.local = { ...local, probed: true, token: iOwn && highestActive(local) >= 0 ? owner.token : local.token };
+    // An owner that restarted before starting anything (e.g. waiting for a fence) takes the gate up
+    // again from the holder record: the fence is still needed, the grace is counted afresh.
+    const holder = this.view?.holders.get(name);
+    if (iOwn && highestActive(local) < 0 && holder?.node === this.node && holder.unsettled.length > 0) {
+      const config = this.view?.config;
+      rt.local = { ...rt.local, token: owner.token, unsettled: holder.unsettled, graceUntilMs: now + takeoverGraceMs(rt.spec, config?.timing.fenceMargin ?? 1000) };
+    }
     this.log.info({ set: name, resources: rt.local.resources, adopted: iOwn }, 'probe finished');
   }
 
@@ -643,8 +754,15 @@ export class HostAgent {
       if (rt.local.graceUntilMs !== null && rt.local.graceUntilMs > now) at = Math.min(at, rt.local.graceUntilMs + 1);
       for (const t of rt.nextMonitorMs) if (t > now) at = Math.min(at, t);
     }
+    // Never postpone a wake-up already due earlier: renewals arrive more often than the idle
+    // re-check, and pushing the timer back on each would starve it (found by the simulator).
+    if (this.wakeTimer && this.wakeAtMs <= at) return;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    this.wakeTimer = setTimeout(() => this.kick(), Math.max(1, at - now));
+    this.wakeAtMs = at;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.kick();
+    }, Math.max(1, at - now));
   }
 
   private async stopAllSets(): Promise<void> {

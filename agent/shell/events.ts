@@ -16,8 +16,14 @@ export interface EventRecord {
   rc?: number;
 }
 
+/** Trim the history after this many appends by this agent (and once at start). */
+const TRIM_EVERY_APPENDS = 50;
+
 export class EventLog {
   private seq = 0;
+  private appendsSinceTrim = TRIM_EVERY_APPENDS;
+  /** Retention from the cluster configuration (`events.retain`, `events.maxAge`). */
+  retention: { retain: number; maxAgeMs: number } = { retain: 1000, maxAgeMs: 30 * 86_400_000 };
   constructor(
     private readonly client: Etcd3,
     private readonly keys: Keys,
@@ -32,10 +38,30 @@ export class EventLog {
     const key = this.keys.event(eventKeySuffix(atWallMs, this.node, this.seq++));
     try {
       await this.client.put(key).value(JSON.stringify(record)).exec();
-      return true;
     } catch {
       return false;
     }
+    if (++this.appendsSinceTrim >= TRIM_EVERY_APPENDS) {
+      this.appendsSinceTrim = 0;
+      await this.trim().catch(() => undefined);
+    }
+    return true;
+  }
+
+  /**
+   * Keeps at most `retain` events, none older than `maxAge`. Any agent may trim; concurrent trims
+   * delete the same oldest keys, which is harmless. Keys sort by time, so both are range deletes.
+   */
+  async trim(): Promise<void> {
+    const prefix = this.keys.eventsPrefix();
+    const oldestAllowed = prefix + eventKeySuffix(Math.max(0, this.clock.wallMs() - this.retention.maxAgeMs), '', 0).slice(0, 15);
+    await this.client.delete().inRange({ start: prefix, end: oldestAllowed }).exec();
+    const count = await this.client.getAll().prefix(prefix).count();
+    const excess = count - this.retention.retain;
+    if (excess <= 0) return;
+    const oldest = await this.client.getAll().prefix(prefix).sort('Key', 'Ascend').limit(excess + 1).keys();
+    const cut = oldest[excess];
+    if (cut !== undefined) await this.client.delete().inRange({ start: prefix, end: cut }).exec();
   }
 }
 

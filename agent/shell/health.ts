@@ -12,7 +12,9 @@ export async function startHealthServer(listen: string, report: () => Record<str
   const host = listen.slice(0, at).replace(/^\[|\]$/g, '');
   const port = Number(listen.slice(at + 1));
   if (!host || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`http.listen: not host:port: ${listen}`);
-  const server = createServer((req, res) => {
+  // Node checks the header/request timeouts only every connectionsCheckingInterval (30 s by
+  // default), which would let a slowloris hold a socket for ~35 s: check every second.
+  const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     if (req.method === 'GET' && (req.url === '/health' || req.url === '/')) {
       const body = JSON.stringify(report());
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
@@ -25,6 +27,8 @@ export async function startHealthServer(listen: string, report: () => Record<str
   server.requestTimeout = 5000;
   server.headersTimeout = 5000;
   server.maxHeadersCount = 50;
+  // Bounded sockets: a local flood must not exhaust the agent's file descriptors (etcd, agents).
+  server.maxConnections = 64;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
