@@ -117,23 +117,38 @@ function systemdMetaData(unit: string): string {
 `;
 }
 
+/** Optional extras of runExecutable (fence agents take their options on stdin, SPEC §3.2). */
+export interface ExecOptions {
+  /** Written to the child's stdin, which is then closed (default: stdin is /dev/null). */
+  stdin?: string;
+  /** Return the child's stderr too (callers that need more than the `ocf-exit-reason:` line). */
+  captureStderr?: boolean;
+}
+
+export type ExecResult = ActionResult & { stderr?: string };
+
 /** Spawns `file args` in its own process group, bounded by `timeoutMs`. Never rejects. */
-export function runExecutable(file: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<ActionResult> {
+export function runExecutable(file: string, args: string[], env: Record<string, string>, timeoutMs: number, opts: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolve) => {
     const startedMs = performance.now();
     let stdout = '';
     let stderr = '';
     let timedOut = false;
     let settled = false;
-    const child = spawn(file, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'], cwd: '/' });
-    const finish = (result: ActionResult): void => {
+    const child = spawn(file, args, { env, detached: true, stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], cwd: '/' });
+    if (opts.stdin !== undefined && child.stdin) {
+      // An agent that exits without reading its stdin makes this write fail (EPIPE): not an error here.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.stdin);
+    }
+    const finish = (result: ExecResult): void => {
       if (settled) return;
       settled = true;
       clearTimeout(termTimer);
       clearTimeout(killTimer);
       child.stdout?.destroy();
       child.stderr?.destroy();
-      resolve(result);
+      resolve(opts.captureStderr ? { ...result, stderr } : result);
     };
     child.stdout?.on('data', (d: Buffer) => {
       if (stdout.length < OUTPUT_LIMIT_BYTES) stdout += d.toString('utf8');

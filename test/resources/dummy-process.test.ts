@@ -190,6 +190,32 @@ while :; do sleep 0.1; done`,
     assert.equal((await runAgent('process', 'monitor', c)).rc, 7);
   });
 
+  void it('passes HA_NODE, HA_SERVICE_SET and HA_FENCING_TOKEN to the command; env cannot override them', async () => {
+    const envDump = await script(
+      'env-dump.sh',
+      `echo "node=[\${HA_NODE-unset}] set=[\${HA_SERVICE_SET-unset}] token=[\${HA_FENCING_TOKEN-unset}] bar=[\${BAR-unset}]"
+while :; do sleep 0.1; done`,
+    );
+    const params = { command: envDump, env: '{"HA_FENCING_TOKEN":"1","HA_NODE":"evil","BAR":"b"}', stopTimeout: '1s' };
+    const cases: { instance: string; call: Partial<AgentCall>; want: string }[] = [
+      { instance: 'p9', call: { fencingToken: '42', extraEnv: { HA_NODE: 'mq1', HA_SERVICE_SET: 'QM1' } }, want: 'node=[mq1] set=[QM1] token=[42] bar=[b]' },
+      // Without a token from hactl the command has none (not the one from env).
+      { instance: 'p10', call: { extraEnv: { HA_NODE: 'mq2', HA_SERVICE_SET: 'QM1' } }, want: 'node=[mq2] set=[QM1] token=[unset] bar=[b]' },
+    ];
+    for (const { instance, call, want } of cases) {
+      killInstanceOnCleanup(instance);
+      const c: AgentCall = { instance, rsctmp, params, ...call };
+      const s = await runAgent('process', 'start', c);
+      assert.equal(s.rc, 0, s.stderr);
+      assert.match(s.stderr, /env HA_FENCING_TOKEN ignored/);
+      const log = join(rsctmp, `${instance}.log`);
+      assert.ok(await waitFor(async () => (await readFile(log, 'utf8')).includes('node='), 2000), 'the command ran');
+      const line = (await readFile(log, 'utf8')).split('\n').find((l) => l.startsWith('node='));
+      assert.equal(line, want);
+      assert.equal((await runAgent('process', 'stop', c)).rc, 0);
+    }
+  });
+
   void it('a reused pid is not mistaken for the resource (pid + start time)', async () => {
     // An unrelated process whose pid we write into the pidfile with a different start time.
     const other = spawn('sleep', ['30'], { stdio: 'ignore', detached: true });
