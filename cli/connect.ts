@@ -1,10 +1,12 @@
 // How the CLI reaches etcd: the host configuration file (SPEC §3.1; --config, HACTL_CONFIG, or
 // /etc/hactl/agent.yaml when it exists), overridden by flags and HACTL_ENDPOINTS / HACTL_CLUSTER.
+import { X509Certificate } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import { DEFAULT_HOST_CONFIG_PATH, HostConfigError, loadHostConfig, type HostConfig } from '../agent/config/host-config.js';
 import { connectionFromHostConfig, makeEtcdClient } from '../agent/etcd/client.js';
 import { Keys } from '../agent/etcd/keys.js';
 import { CliError, EXIT, usageError } from './errors.js';
+import { permissionScope } from './rbac-plan.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -50,6 +52,8 @@ export interface Session {
   config: HostConfig;
   client: Etcd3;
   keys: Keys;
+  /** Who etcd will take us for: the --user name, or the client certificate's CN. */
+  identity?: string;
   close(): void;
 }
 
@@ -62,16 +66,57 @@ export async function connect(opts: GlobalOptions): Promise<Session> {
     throw new CliError(`cannot read etcd credentials: ${(err as NodeJS.ErrnoException).code ?? String(err)} ${(err as { path?: string }).path ?? ''}`.trim(), EXIT.USAGE);
   }
   const client = makeEtcdClient(conn);
-  return { config, client, keys: Keys.forCluster(config.cluster), close: () => client.close() };
+  return { config, client, keys: Keys.forCluster(config.cluster), identity: conn.auth?.username ?? certificateCn(conn.tls?.cert), close: () => client.close() };
+}
+
+/** The CN of a PEM certificate (etcd's user name for it), or undefined. */
+export function certificateCn(pem: Buffer | undefined): string | undefined {
+  if (!pem) return undefined;
+  try {
+    return /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(pem).subject)?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/** etcdErrorLine for a session: `doing` is what the command was doing ('fail over'), `key` the key it touched. */
+export function sessionError(session: Session, err: unknown, doing: string, key?: string): CliError {
+  return etcdErrorLine(err, session.config.etcd.endpoints, { doing, key, who: session.identity });
+}
+
+export interface EtcdErrorContext {
+  /** What the command was doing, as a verb phrase: 'fail over', 'read the cluster status'. */
+  doing?: string;
+  /** The key it read or wrote; a permission error names its granted scope (e.g. /hactl/c/intents/). */
+  key?: string;
+  /** The etcd identity (user name or certificate CN). */
+  who?: string;
+}
+
+/** Whether an error came from the etcd client (as opposed to our own code). */
+export function isEtcdError(err: unknown): boolean {
+  return err instanceof Error && /^(Etcd|GRPC)/.test(err.constructor.name);
 }
 
 /** Turns an etcd client error into one line a person can act on. */
-export function etcdErrorLine(err: unknown, endpoints: string[]): CliError {
+export function etcdErrorLine(err: unknown, endpoints: string[], context: EtcdErrorContext = {}): CliError {
   const name = err instanceof Error ? err.constructor.name : '';
-  const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
-  if (/PermissionDenied/.test(name) || /permission denied/i.test(message)) return new CliError(`etcd permission denied: ${message}`, EXIT.REFUSED);
-  if (/deadline|Unavailable|ECONNREFUSED|No connection/i.test(name + ' ' + message)) {
-    return new CliError(`etcd not reachable at ${endpoints.join(',')}: ${message}`, EXIT.OTHER);
+  const message = err instanceof Error ? err.message.split('\n')[0].slice(0, 300) : String(err).split('\n')[0].slice(0, 300);
+  const cannot = context.doing ? `${context.who ? `${context.who} ` : ''}cannot ${context.doing}: ` : '';
+  const at = endpoints.length > 0 ? ` at ${endpoints.join(',')}` : '';
+  if (/PermissionDenied/.test(name) || /permission denied/i.test(message)) {
+    const scope = context.key ? ` on ${permissionScope(context.key)}` : '';
+    return new CliError(`${cannot}etcd permission denied${scope}${context.doing ? '' : `: ${message}`}`, EXIT.REFUSED);
   }
-  return new CliError(`etcd: ${message}`, EXIT.OTHER);
+  if (/AuthenticationFailed|InvalidAuth|UserNotFound|AuthNotEnabled/.test(name) || /authentication failed|user name not found|invalid auth token/i.test(message)) {
+    return new CliError(`${cannot}etcd authentication failed${context.who ? ` for ${context.who}` : ''} (check --user and --password-file, or the client certificate): ${message}`, EXIT.REFUSED);
+  }
+  if (/certificate|handshake|SSL|TLS|alert|self[- ]signed|unable to (get|verify)/i.test(message)) {
+    const why = /alert ([a-z ]+)/i.exec(message)?.[0] ?? /[^:]*certificate[^:]*/i.exec(message)?.[0]?.trim() ?? message;
+    return new CliError(`${cannot}TLS handshake with etcd${at} failed: ${why} (is the client certificate signed by the CA etcd trusts, and the server's by --cacert?)`, EXIT.REFUSED);
+  }
+  if (/deadline|Unavailable|ECONNREFUSED|No connection/i.test(name + ' ' + message)) {
+    return new CliError(`${cannot}etcd not reachable${at}: ${message}`, EXIT.OTHER);
+  }
+  return new CliError(`${cannot}etcd: ${message}`, EXIT.OTHER);
 }

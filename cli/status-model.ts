@@ -4,6 +4,8 @@
 import type { Etcd3 } from 'etcd3';
 import { placeSet, noEligibleReason } from '../agent/core/placement.js';
 import type { ClusterView } from '../agent/core/types.js';
+import { expandClones, instancesOf } from '../agent/core/clones.js';
+import type { ClusterConfig, ServiceSetConfig } from '../agent/config/cluster-schema.js';
 import type { Keys } from '../agent/etcd/keys.js';
 import { ViewBuilder, type KvEntry } from '../agent/etcd/view.js';
 
@@ -20,6 +22,10 @@ export interface SetStatus {
   mode: 'singleton' | 'clone';
   state: 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'blocked' | 'maintenance';
   node: string | null;
+  /** Clone sets: the nodes running an instance. */
+  nodes?: string[];
+  /** Clone sets: each instance, as a singleton's status. */
+  instances?: SetStatus[];
   since: string | null;
   fencingToken: number | null;
   reason?: string;
@@ -66,46 +72,28 @@ export async function clusterStatus(client: Etcd3, keys: Keys, cluster: string, 
 
 export function statusFromView(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, keys: Keys, cluster: string, configRevision: number, problems: string[], wallMs: number): ClusterStatus {
   const config = view.config;
+  const expanded = config ? expandClones(config) : null;
   const sets: SetStatus[] = [];
   for (const [name, spec] of Object.entries(config?.serviceSets ?? {})) {
-    const owner = view.owners.get(name);
-    const record = parseStatus(kvs.get(keys.status(name))?.value);
-    const current = owner && record && record.fencingToken === owner.token && record.node === owner.node ? record : null;
-    const resources: ResourceStatus[] = spec.resources.map((r, i) => {
-      const rs = current?.resources?.[i];
-      return { id: r.id, type: r.type, state: rs?.state ?? 'stopped', failCount: rs?.failCount ?? 0, ...(rs?.lastReason ? { lastReason: rs.lastReason } : {}) };
-    });
-    let state: SetStatus['state'];
-    let reason: string | undefined;
-    if (view.maintenance.cluster || view.maintenance.sets.has(name)) {
-      state = 'maintenance';
-      reason = view.maintenance.cluster ? 'cluster-wide maintenance' : `maintenance of ${name}`;
-    } else if (owner) {
-      state = (current?.state as SetStatus['state']) ?? 'starting';
-      reason = current?.reason ?? (current ? undefined : `owned by ${owner.node}; waiting for its first status`);
-    } else {
-      const holder = view.holders.get(name);
-      if (holder?.failed) {
-        state = 'failed';
-        reason = `${holder.failed}; run hactl cleanup ${name}`;
-      } else if (spec.mode === 'clone') {
-        state = 'stopped';
-        reason = 'clone sets are not managed by this version';
-      } else {
-        state = 'stopped';
-        const p = placeSet(view, config!, name, wallMs);
-        reason = p.ranked.length === 0 ? noEligibleReason(p) : `no owner; ${p.ranked[0]} should take it`;
-      }
+    if (spec.mode !== 'clone') {
+      sets.push(instanceStatus(view, kvs, keys, expanded!, name, name, spec, wallMs));
+      continue;
     }
+    const instances = instancesOf(config!, name).map((i) => instanceStatus(view, kvs, keys, expanded!, i, name, spec, wallMs));
+    const running = instances.filter((i) => i.state === 'running');
+    const notRunning = instances.filter((i) => i.state !== 'running');
+    const worst = notRunning.find((i) => i.state === 'failed' || i.state === 'blocked' || i.state === 'maintenance') ?? notRunning[0];
     sets.push({
       name,
-      mode: spec.mode,
-      state,
-      node: owner?.node ?? null,
-      since: current?.sinceWallMs ? new Date(current.sinceWallMs).toISOString() : null,
-      fencingToken: owner?.token ?? null,
-      ...(reason ? { reason } : {}),
-      resources,
+      mode: 'clone',
+      state: notRunning.length === 0 ? 'running' : running.length > 0 && !worst ? 'running' : (worst?.state ?? 'stopped'),
+      node: null,
+      nodes: running.map((i) => i.node!).sort(),
+      since: null,
+      fencingToken: null,
+      ...(notRunning.length > 0 ? { reason: `${running.length} of ${instances.length} instances running; ` + notRunning.map((i) => `${i.name}: ${i.reason ?? i.state}`).join('; ') } : {}),
+      resources: running[0]?.resources ?? instances[0].resources,
+      instances,
     });
   }
   const nodeNames = new Set<string>([...Object.keys(config?.nodes ?? {}), ...view.nodes.keys(), ...view.members]);
@@ -115,6 +103,65 @@ export function statusFromView(view: ClusterView, kvs: ReadonlyMap<string, KvEnt
     return { name: n, state, maintenance: view.maintenance.cluster, sets: [...view.owners.values()].filter((o) => o.node === n).map((o) => o.set).sort() };
   });
   return { cluster, revision: view.revision, configRevision, maintenance: view.maintenance.cluster, nodes, sets, problems };
+}
+
+/**
+ * The latest start or stop failure of a set that has no owner, since the configuration was applied
+ * (from the event history): e.g. an agent a node refused to run as unsafe (SPEC §5.6), which blocks
+ * the set on that node without it ever becoming an owner whose status record would say so.
+ */
+function lastLocalFailure(kvs: ReadonlyMap<string, KvEntry>, keys: Keys, set: string, sinceRevision: number): string | undefined {
+  let best: { revision: number; text: string } | undefined;
+  for (const [key, kv] of kvs) {
+    if (!key.startsWith(keys.eventsPrefix()) || kv.modRevision <= sinceRevision || (best && kv.modRevision < best.revision)) continue;
+    try {
+      const e = JSON.parse(kv.value) as { set?: string; what?: string; node?: string; reason?: string };
+      if (e.set === set && (e.what === 'stop-failed' || e.what === 'start-failed')) best = { revision: kv.modRevision, text: `${e.node}: ${e.reason}` };
+    } catch {
+      // not an event record
+    }
+  }
+  return best?.text;
+}
+
+/** The status of a singleton set or of one clone instance (`name`); `base` names its config. */
+function instanceStatus(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, keys: Keys, expanded: ClusterConfig, name: string, base: string, spec: ServiceSetConfig, wallMs: number): SetStatus {
+  const owner = view.owners.get(name);
+  const record = parseStatus(kvs.get(keys.status(name))?.value);
+  const current = owner && record && record.fencingToken === owner.token && record.node === owner.node ? record : null;
+  const resources: ResourceStatus[] = spec.resources.map((r, i) => {
+    const rs = current?.resources?.[i];
+    return { id: r.id, type: r.type, state: rs?.state ?? 'stopped', failCount: rs?.failCount ?? 0, ...(rs?.lastReason ? { lastReason: rs.lastReason } : {}) };
+  });
+  let state: SetStatus['state'];
+  let reason: string | undefined;
+  if (view.maintenance.cluster || view.maintenance.sets.has(base)) {
+    state = 'maintenance';
+    reason = view.maintenance.cluster ? 'cluster-wide maintenance' : `maintenance of ${base}`;
+  } else if (owner) {
+    state = (current?.state as SetStatus['state']) ?? 'starting';
+    reason = current?.reason ?? (current ? undefined : `owned by ${owner.node}; waiting for its first status`);
+  } else {
+    const holder = view.holders.get(name);
+    if (holder?.failed) {
+      state = 'failed';
+      reason = `${holder.failed}; run hactl cleanup ${base}`;
+    } else {
+      state = 'stopped';
+      const p = placeSet(view, expanded, name, wallMs);
+      reason = p.ranked.length === 0 ? noEligibleReason(p) : `no owner; ${p.ranked[0]} should take it`;
+    }
+  }
+  return {
+    name,
+    mode: spec.mode,
+    state,
+    node: owner?.node ?? null,
+    since: current?.sinceWallMs ? new Date(current.sinceWallMs).toISOString() : null,
+    fencingToken: owner?.token ?? null,
+    ...(reason ? { reason } : {}),
+    resources,
+  };
 }
 
 interface StoredStatus {

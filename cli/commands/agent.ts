@@ -1,9 +1,10 @@
 // hactl agent [--config F]: the host agent in the foreground (what systemd starts).
-import { connectionFromHostConfig } from '../../agent/etcd/client.js';
+import { connectionFromHostConfig, makeEtcdClient, type EtcdConnection } from '../../agent/etcd/client.js';
+import { Keys } from '../../agent/etcd/keys.js';
 import { systemClock } from '../../agent/shell/clock.js';
 import { HostAgent } from '../../agent/shell/agent.js';
 import { makeLogger } from '../../agent/shell/log.js';
-import { hostConfigFrom, type GlobalOptions } from '../connect.js';
+import { certificateCn, etcdErrorLine, hostConfigFrom, type GlobalOptions } from '../connect.js';
 import { CliError, EXIT } from '../errors.js';
 
 export async function agentCommand(opts: GlobalOptions): Promise<void> {
@@ -15,6 +16,7 @@ export async function agentCommand(opts: GlobalOptions): Promise<void> {
   } catch (err) {
     throw new CliError(`cannot read etcd credentials: ${(err as NodeJS.ErrnoException).message}`, EXIT.USAGE);
   }
+  await refuseIfDenied(conn, config.cluster, config.node);
   const agent = new HostAgent(config, conn, systemClock, log);
   process.on('uncaughtException', (err) => {
     // Crash, don't limp: the lease expires safely and systemd restarts the agent.
@@ -41,4 +43,26 @@ export async function agentCommand(opts: GlobalOptions): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   await new Promise<void>(() => undefined);
+}
+
+/**
+ * One read before the agent starts: a certificate etcd does not trust, a user it does not know, or
+ * a role without access is a configuration error to report in one line and exit 4 (the agent
+ * would otherwise retry forever). An etcd that is merely not reachable yet is left to the agent's
+ * own retries.
+ */
+async function refuseIfDenied(conn: EtcdConnection, cluster: string, node: string): Promise<void> {
+  const client = makeEtcdClient(conn);
+  try {
+    await client.get(Keys.forCluster(cluster).config()).exec();
+  } catch (err) {
+    const line = etcdErrorLine(err, conn.endpoints, {
+      doing: `start the agent of ${node}`,
+      key: Keys.forCluster(cluster).config(),
+      who: conn.auth?.username ?? certificateCn(conn.tls?.cert),
+    });
+    if (line.exitCode === EXIT.REFUSED) throw line;
+  } finally {
+    client.close();
+  }
 }

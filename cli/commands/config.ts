@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { userInfo, hostname } from 'node:os';
 import { checkClusterConfig } from '../../agent/config/load-cluster.js';
 import type { StoredConfig } from '../../agent/etcd/view.js';
-import { connect, etcdErrorLine, type GlobalOptions } from '../connect.js';
+import { checkConfigAgents } from '../../agent/ocf/check-params.js';
+import { connect, etcdErrorLine, hostConfigFrom, type GlobalOptions } from '../connect.js';
 import { CliError, EXIT, usageError } from '../errors.js';
 
 async function readConfigFile(file: string): Promise<string> {
@@ -24,7 +25,16 @@ export async function validateFile(file: string, opts: GlobalOptions): Promise<{
     else for (const e of check.errors.slice(1)) process.stderr.write(`${file}: ${e}\n`);
     throw new CliError(`${file}: ${check.errors[0]}`, EXIT.USAGE);
   }
-  return { yaml, warnings: check.warnings };
+  // Against the agents on this machine (--no-agent-checks skips it, e.g. on an operator laptop).
+  if ((opts as { agentChecks?: boolean }).agentChecks === false) return { yaml, warnings: check.warnings };
+  const host = await hostConfigFrom(opts);
+  const agents = await checkConfigAgents(check.config, { ocfRoot: host.ocfRoot, resourceDirs: host.resourceDirs, node: host.node });
+  if (agents.errors.length > 0) {
+    if (opts.json) process.stdout.write(JSON.stringify({ valid: false, errors: agents.errors, warnings: agents.warnings }, null, 2) + '\n');
+    else for (const e of agents.errors.slice(1)) process.stderr.write(`${file}: ${e}\n`);
+    throw new CliError(`${file}: ${agents.errors[0]}`, agents.refused ? EXIT.REFUSED : EXIT.USAGE);
+  }
+  return { yaml, warnings: [...check.warnings, ...agents.warnings] };
 }
 
 export async function configValidateCommand(file: string, opts: GlobalOptions): Promise<void> {
@@ -46,7 +56,7 @@ export async function configApplyCommand(file: string, opts: GlobalOptions): Pro
       const res = await session.client.put(session.keys.config()).value(JSON.stringify(stored)).exec();
       revision = Number(res.header.revision);
     } catch (err) {
-      throw etcdErrorLine(err, session.config.etcd.endpoints);
+      throw etcdErrorLine(err, session.config.etcd.endpoints, { doing: 'apply the configuration', key: session.keys.config(), who: session.identity });
     }
     if (opts.json) process.stdout.write(JSON.stringify({ applied: true, revision, warnings }, null, 2) + '\n');
     else {
@@ -65,7 +75,7 @@ export async function configShowCommand(opts: GlobalOptions): Promise<void> {
     try {
       res = await session.client.get(session.keys.config()).exec();
     } catch (err) {
-      throw etcdErrorLine(err, session.config.etcd.endpoints);
+      throw etcdErrorLine(err, session.config.etcd.endpoints, { doing: 'show the configuration', key: session.keys.config(), who: session.identity });
     }
     const kv = res.kvs[0];
     if (!kv) throw new CliError(`cluster ${session.config.cluster} has no configuration (hactl config apply FILE)`, EXIT.NOT_FOUND);

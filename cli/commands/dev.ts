@@ -13,7 +13,7 @@ import { checkClusterConfig } from '../../agent/config/load-cluster.js';
 
 const DEMO_APP_JS = fileURLToPath(new URL('../dev/demo-app.js', import.meta.url));
 
-/** The demo's service set: harmless resources, stop timeouts within fenceMargin (no takeover grace). */
+/** The demo's service set: harmless resources whose stop timeouts add up to fenceMargin (no takeover grace). */
 export function demoConfigYaml(appPort: number): string {
   return `# hactl demo cluster: one service set of harmless resources.
 timing:
@@ -26,7 +26,7 @@ serviceSets:
       - id: demo-data
         type: dummy
         monitor: { interval: 2s, timeout: 2s }
-        stop: { timeout: 500ms }
+        stop: { timeout: 300ms }
       - id: demo-app
         type: process
         params:
@@ -34,10 +34,10 @@ serviceSets:
           args: [${JSON.stringify(DEMO_APP_JS)}]
           env: { DEMO_PORT: "${appPort}" }
           tcpPort: ${appPort}
-          stopTimeout: 400ms
+          stopTimeout: 300ms
         monitor: { interval: 2s, timeout: 2s }
         start: { timeout: 5s }
-        stop: { timeout: 800ms }
+        stop: { timeout: 500ms }
 `;
 }
 

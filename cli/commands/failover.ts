@@ -35,10 +35,11 @@ async function requestFailover(session: Session, set: string, to: string | undef
   try {
     ({ view } = await readView(session.client, session.keys));
   } catch (err) {
-    throw etcdErrorLine(err, session.config.etcd.endpoints);
+    throw etcdErrorLine(err, session.config.etcd.endpoints, { doing: 'read the cluster state', key: session.keys.prefix, who: session.identity });
   }
   const config = view.config;
   if (!config || !(set in config.serviceSets)) throw notFound(`no service set named ${set}`);
+  if (config.serviceSets[set].mode === 'clone') throw refused(`${set} is a clone set: its instances move by themselves; use hactl ban ${set} NODE to keep one off a node`);
   if (to !== undefined && !view.nodes.has(to) && !view.members.has(to) && !(config.nodes && to in config.nodes)) throw notFound(`no node named ${to}`);
   const owner = view.owners.get(set);
   if (!owner) throw refused(`${set} is not running anywhere; a failover needs a running owner`);
@@ -59,7 +60,7 @@ async function requestFailover(session: Session, set: string, to: string | undef
       .then(session.client.put(session.keys.failoverIntent(set)).value(intent))
       .commit();
   } catch (err) {
-    throw etcdErrorLine(err, session.config.etcd.endpoints);
+    throw etcdErrorLine(err, session.config.etcd.endpoints, { doing: 'fail over', key: session.keys.failoverIntent(set), who: session.identity });
   }
   if (!res.succeeded) throw refused(`the owner of ${set} changed while requesting the failover; look at hactl status and try again`);
   return { target, fromNode: owner.node, token: owner.token };

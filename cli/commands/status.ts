@@ -12,6 +12,12 @@ export function renderStatus(s: ClusterStatus): string {
   lines.push('');
   if (s.sets.length === 0) lines.push('no service sets configured (hactl config apply FILE)');
   for (const set of s.sets) {
+    if (set.instances) {
+      lines.push(table(['SET', 'MODE', 'STATE', 'NODES'], [[set.name, `clone x${set.instances.length}`, set.state, (set.nodes ?? []).join(',')]]));
+      lines.push(table(['INSTANCE', 'STATE', 'NODE', 'SINCE', 'TOKEN', 'WHY'], set.instances.map((i) => [i.name, i.state, i.node, clockTime(i.since), i.fencingToken, i.reason]), '  '));
+      lines.push('');
+      continue;
+    }
     lines.push(table(['SET', 'MODE', 'STATE', 'NODE', 'SINCE', 'TOKEN'], [[set.name, set.mode, set.state, set.node, clockTime(set.since), set.fencingToken]]));
     if (set.reason) lines.push(`  why: ${set.reason}`);
     lines.push(table(['RESOURCE', 'TYPE', 'STATE', 'FAILS', 'LAST FAILURE'], set.resources.map((r) => [r.id, r.type, r.state, r.failCount, r.lastReason]), '  '));
@@ -28,7 +34,7 @@ export async function statusCommand(opts: GlobalOptions & { watch?: boolean }): 
     try {
       s = await clusterStatus(session.client, session.keys, session.config.cluster, Date.now());
     } catch (err) {
-      throw etcdErrorLine(err, session.config.etcd.endpoints);
+      throw etcdErrorLine(err, session.config.etcd.endpoints, { doing: 'read the cluster status', key: session.keys.prefix, who: session.identity });
     }
     if (opts.json) process.stdout.write(JSON.stringify(s, null, opts.watch ? 0 : 2) + '\n');
     else process.stdout.write((opts.watch ? '\x1b[2J\x1b[H' : '') + renderStatus(s) + '\n');

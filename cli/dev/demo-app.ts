@@ -3,7 +3,8 @@
 import { createServer } from 'node:http';
 
 const port = Number(process.env.DEMO_PORT ?? 0);
-const node = process.env.DEMO_NODE ?? 'unknown';
+// The process agent passes HA_NODE (the host the set runs on); DEMO_NODE is the fallback.
+const node = process.env.HA_NODE ?? process.env.DEMO_NODE ?? 'unknown';
 const server = createServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain' });
   res.end(`${node}\n`);

@@ -18,6 +18,16 @@ export interface EtcdMember {
   process: ChildProcess | null;
   args: string[];
   logFile: string;
+  /** Where health is checked: the client URL, or (with TLS) a plain-http metrics URL on loopback. */
+  healthUrl?: string;
+}
+
+/** Optional TLS for the client URLs: https only, and with `clientCertAuth` a client certificate signed by `ca` is required. */
+export interface EtcdTlsOptions {
+  ca: string;
+  cert: string;
+  key: string;
+  clientCertAuth?: boolean;
 }
 
 export interface EtcdCluster {
@@ -49,7 +59,10 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 }
 
 /** Starts `size` members on loopback and waits (at most 20 s) until every one is healthy. */
-export async function startEtcdCluster(dir: string, size = 1, token = 'hactl'): Promise<EtcdCluster> {
+export async function startEtcdCluster(dir: string, size = 1, token = 'hactl', options: { tls?: EtcdTlsOptions; host?: string } = {}): Promise<EtcdCluster> {
+  const tls = options.tls;
+  // The address members listen on (default loopback); e.g. a bridge address that network-namespace hosts can reach.
+  const host = options.host ?? '127.0.0.1';
   const binary = findEtcdBinary();
   if (!binary) throw new Error('etcd is not installed (Debian package etcd-server); run npm run bootstrap');
   const members: EtcdMember[] = [];
@@ -57,12 +70,13 @@ export async function startEtcdCluster(dir: string, size = 1, token = 'hactl'): 
     const name = `e${i}`;
     members.push({
       name,
-      clientUrl: `http://127.0.0.1:${await freePort()}`,
-      peerUrl: `http://127.0.0.1:${await freePort()}`,
+      clientUrl: `${tls ? 'https' : 'http'}://${host}:${await freePort(host)}`,
+      peerUrl: `http://${host}:${await freePort(host)}`,
       dataDir: join(dir, name),
       process: null,
       args: [],
       logFile: join(dir, `${name}.log`),
+      healthUrl: tls ? `http://127.0.0.1:${await freePort()}` : undefined,
     });
   }
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
@@ -81,6 +95,15 @@ export async function startEtcdCluster(dir: string, size = 1, token = 'hactl'): 
       '--log-outputs=stderr',
       '--log-level=warn',
       ...FAILOVER_FLAGS,
+      ...(tls
+        ? [
+            `--cert-file=${tls.cert}`,
+            `--key-file=${tls.key}`,
+            `--trusted-ca-file=${tls.ca}`,
+            ...(tls.clientCertAuth === false ? [] : ['--client-cert-auth']),
+            `--listen-metrics-urls=${m.healthUrl}`,
+          ]
+        : []),
     ];
   }
   await mkdir(dir, { recursive: true });
@@ -141,7 +164,7 @@ async function waitHealthy(members: EtcdMember[], timeoutMs: number): Promise<vo
     for (;;) {
       if (m.process && m.process.exitCode !== null) throw new Error(`etcd ${m.name} exited with code ${m.process.exitCode}; see ${m.logFile}`);
       try {
-        const res = await fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+        const res = await fetch(`${m.healthUrl ?? m.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
         const body = (await res.json()) as { health?: string };
         if (body.health === 'true') break;
       } catch {
