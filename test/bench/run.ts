@@ -29,7 +29,7 @@ async function failoverTrials(ttl: string, margin: string): Promise<{ failoverMs
   const decisionMs: number[] = [];
   try {
     await online(tc, 3);
-    await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2', 'n3'], leaseTtl: ttl, fenceMargin: margin, stopTimeout: '500ms', resources: 2, monitorInterval: '5s' }));
+    await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2', 'n3'], leaseTtl: ttl, fenceMargin: margin, stopTimeout: '400ms', resources: 2, monitorInterval: '5s' }));
     let s = await tc.waitRunning('S1', 30_000);
     for (let i = 0; i < TRIALS; i++) {
       const victim = s.node!;

@@ -10,7 +10,7 @@ test('owner host killed: the set runs on the next preferred host within leaseTtl
   const tc = await startTestCluster({ nodes: 3 });
   try {
     await tc.waitFor('3 agents online', 20_000, (s) => s.nodes.filter((n) => n.state === 'online').length === 3);
-    await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2', 'n3'], leaseTtl: '2s', fenceMargin: '800ms', stopTimeout: '500ms' }));
+    await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2', 'n3'], leaseTtl: '2s', fenceMargin: '800ms', stopTimeout: '250ms' }));
     const before = await tc.waitRunning('S1', 20_000);
     assert.equal(before.node, 'n1');
     const watch = await watchOwner(tc.client, tc.keys.owner('S1'));
@@ -38,7 +38,7 @@ test('after an expiry the new owner waits the takeover grace (longest stop timeo
   const tc = await startTestCluster({ nodes: 2 });
   try {
     await tc.waitFor('2 agents online', 20_000, (s) => s.nodes.filter((n) => n.state === 'online').length === 2);
-    // grace = 1500 ms - 500 ms = 1000 ms
+    // grace = 2 x 1500 ms - 500 ms = 2500 ms (stops run one after another)
     await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2'], leaseTtl: '2s', fenceMargin: '500ms', stopTimeout: '1500ms', resources: 2 }));
     const before = await tc.waitRunning('S1', 20_000);
     const watch = await watchOwner(tc.client, tc.keys.owner('S1'));
@@ -51,7 +51,7 @@ test('after an expiry the new owner waits the takeover grace (longest stop timeo
     const firstStart = (await tc.actions('n2')).find((a) => a.action === 'start');
     assert.ok(firstStart);
     const waitedMs = firstStart.beginWallMs - acquired.atWallMs;
-    assert.ok(waitedMs >= 1000 - 20, `the first start began ${waitedMs} ms after the takeover (grace 1000 ms)`);
+    assert.ok(waitedMs >= 2500 - 20, `the first start began ${waitedMs} ms after the takeover (grace 2500 ms)`);
     const events = await tc.hactl(['status', '--json']);
     assert.equal(events.code, 0);
   } finally {

@@ -15,7 +15,7 @@ export interface TestCluster {
   keys: Keys;
   status(): Promise<ClusterStatus>;
   set(name: string): Promise<SetStatus | undefined>;
-  waitFor(what: string, timeoutMs: number, pred: (s: ClusterStatus) => boolean): Promise<ClusterStatus>;
+  waitFor(what: string, timeoutMs: number, pred: (s: ClusterStatus) => boolean | Promise<boolean>): Promise<ClusterStatus>;
   waitRunning(set: string, timeoutMs: number, pred?: (s: SetStatus) => boolean): Promise<SetStatus>;
   applyConfig(yaml: string): Promise<number>;
   hactl(args: string[], timeoutMs?: number): Promise<{ code: number; stdout: string; stderr: string }>;
@@ -60,7 +60,7 @@ export async function startTestCluster(options: Partial<LocalClusterOptions> & {
       let last: ClusterStatus | undefined;
       for (;;) {
         last = await status().catch(() => last);
-        if (last && pred(last)) return last;
+        if (last && (await pred(last))) return last;
         if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last status: ${JSON.stringify(last?.sets)}`);
         await new Promise((r) => setTimeout(r, 20));
       }
@@ -152,7 +152,7 @@ export function dummySetYaml(opts: { set?: string; prefer?: string[]; resources?
     '    resources:',
   ];
   for (let i = 1; i <= n; i++) {
-    lines.push(`      - { id: ${set.toLowerCase()}-r${i}, type: dummy, stop: { timeout: ${opts.stopTimeout ?? '500ms'} }, monitor: { interval: ${opts.monitorInterval ?? '1s'}, timeout: 2s } }`);
+    lines.push(`      - { id: ${set.toLowerCase()}-r${i}, type: dummy, stop: { timeout: ${opts.stopTimeout ?? '250ms'} }, monitor: { interval: ${opts.monitorInterval ?? '1s'}, timeout: 2s } }`);
   }
   return lines.join('\n') + '\n';
 }

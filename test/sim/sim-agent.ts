@@ -1,0 +1,461 @@
+// A faithful, minimal re-implementation of agent/shell/agent.ts around the REAL core
+// (decideSet and the after* result functions): one action at a time per set, probes first,
+// acquire/release/status as transactions with the same compares as agent/etcd/store.ts,
+// `awaitRevision` so no decision is taken on a view older than our own write, the lease from the
+// keeper model passed in as validUntilMs, and the lease re-checked right before a start or acquire.
+// Callbacks replace async/await so that the whole world runs on one synchronous event loop.
+import { monitorIntervalMs, monitorTimeoutMs, setRequiresFencing, startTimeoutMs, stopTimeoutMs, takeoverGraceMs, type ClusterConfig, type ServiceSetConfig } from '../../agent/config/cluster-schema.js';
+import { highestActive } from '../../agent/core/decide.js';
+import { afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, type ActionOutcome } from '../../agent/core/results.js';
+import { emptyLocalSet, type ClusterView, type LocalSet, type SetDecision, type Unsettled } from '../../agent/core/types.js';
+import { ViewBuilder, type KvEntry } from '../../agent/etcd/view.js';
+import type { Op, TxnRequest, TxnResult } from './sim-etcd.js';
+import type { SimEnv } from './sim-env.js';
+import type { SimHost } from './sim-host.js';
+import { SimKeeper } from './sim-keeper.js';
+import type { OcfAction } from './sim-runner.js';
+
+const DEFAULT_LEASE_TTL_SEC = 5;
+const IDLE_RECHECK_MS = 1000;
+
+type TxnOutcome = { status: 'committed'; revision: number } | { status: 'rejected'; revision: number } | { status: 'unknown'; error: string };
+
+interface SetRuntime {
+  spec: ServiceSetConfig;
+  local: LocalSet;
+  busy: boolean;
+  awaitRevision: number;
+  lastReason: string;
+  lastState: string;
+  sinceWallMs: number;
+  statusJson: string;
+  nextMonitorMs: number[];
+  /** The OCF action in flight (for the checker's diagnosis only). */
+  acting: OcfAction | null;
+  /** A start/monitor ended after the self-fence point: the self-fence began late (BUG-3 diagnosis). */
+  lateSelfFence: boolean;
+}
+
+export class AgentProc {
+  keeper: SimKeeper | undefined;
+  granting = false;
+  view: ClusterView | undefined;
+  readonly sets = new Map<string, SetRuntime>();
+  /** The watch mirror: keys, revision, and our position in the server's change log. */
+  readonly mirror = new Map<string, KvEntry>();
+  watchRevision = 0;
+  watchCursor = 0;
+  watching = false;
+  private kickPending = false;
+  private wakeGen = 0;
+  private readonly viewBuilder: ViewBuilder;
+
+  constructor(
+    private readonly host: SimHost,
+    private readonly epoch: number,
+    private readonly env: SimEnv,
+  ) {
+    this.viewBuilder = new ViewBuilder(env.keys.prefix);
+  }
+
+  get me(): string {
+    return this.host.name;
+  }
+
+  start(): void {
+    this.configuredTtlSec((ttl) => this.establishLease(ttl, true, () => this.startWatch(() => this.kick())));
+  }
+
+  // ---- etcd calls ------------------------------------------------------------------------------
+
+  private txn(req: TxnRequest, done: (out: TxnOutcome) => void): void {
+    this.env.net.call<TxnResult>(this.host, this.epoch, () => this.env.etcd.txn(req), (r) => {
+      if (!r.ok) return done({ status: 'unknown', error: r.error });
+      done(r.value.succeeded ? { status: 'committed', revision: r.value.revision } : { status: 'rejected', revision: r.value.revision });
+    });
+  }
+
+  private later(delayMs: number, task: () => void): void {
+    this.host.timer(this.epoch, delayMs, task);
+  }
+
+  private configuredTtlSec(done: (ttl: number) => void): void {
+    const key = this.env.keys.config();
+    this.env.net.call(this.host, this.epoch, () => this.env.etcd.get(key), (r) => {
+      if (!r.ok) return this.later(500, () => this.configuredTtlSec(done));
+      if (!r.value) return done(DEFAULT_LEASE_TTL_SEC);
+      const built = new ViewBuilder(this.env.keys.prefix).build(new Map([[key, r.value]]), 0);
+      done(Math.round((built.view.config?.timing.leaseTtl ?? DEFAULT_LEASE_TTL_SEC * 1000) / 1000));
+    });
+  }
+
+  // ---- lease -----------------------------------------------------------------------------------
+
+  private establishLease(ttlSec: number, tryResume: boolean, done: () => void): void {
+    this.granting = true;
+    const keeper: SimKeeper = new SimKeeper(this.host, this.epoch, this.env.net, this.env.etcd, ttlSec, {
+      renewed: () => {
+        this.host.leaseRenewed(keeper.leaseId);
+        this.scheduleWake();
+      },
+      lost: (reason) => this.onLeaseLost(keeper, reason),
+    });
+    const saved = tryResume ? this.host.leaseFile : null;
+    const withLease = (resumed: boolean): void => {
+      this.keeper = keeper;
+      this.host.leaseFile = { leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec, node: this.me };
+      this.env.trace(this.me, `lease ${keeper.leaseId} ${resumed ? 'resumed' : 'granted'}`);
+      this.putNode(keeper, 0, done);
+    };
+    const grantLoop = (): void =>
+      keeper.grant(ttlSec, (ok) => {
+        if (ok) withLease(false);
+        else this.later(500, grantLoop);
+      });
+    if (saved && saved.node === this.me) keeper.resume(saved.leaseId, saved.ttlSec, saved.ttlSec * 1000, (alive) => (alive ? withLease(true) : grantLoop()));
+    else grantLoop();
+  }
+
+  /** agent.ts retries putNode until it commits; with a lease that has died meanwhile it never can. */
+  private putNode(keeper: SimKeeper, attempt: number, done: () => void): void {
+    const value = JSON.stringify({ startedAtWallMs: this.host.wallMs(), pid: 4242 });
+    this.env.net.call(this.host, this.epoch, () => this.env.etcd.put(this.env.keys.node(this.me), value, keeper.leaseId), (r) => {
+      if (r.ok) {
+        this.granting = false;
+        return done();
+      }
+      if (attempt >= 40 && !this.env.etcd.leaseAlive(keeper.leaseId)) {
+        this.env.finding(`${this.me}: establishLease retries putNode forever with dead lease ${keeper.leaseId} (${r.error}); the loop never ends`);
+        return;
+      }
+      this.later(250, () => this.putNode(keeper, attempt + 1, done));
+    });
+  }
+
+  private onLeaseLost(keeper: SimKeeper, reason: string): void {
+    if (keeper !== this.keeper) return;
+    this.env.trace(this.me, `lease ${keeper.leaseId} lost: ${reason}`);
+    this.keeper = undefined;
+    this.kick();
+    this.establishLease(Math.max(1, keeper.grantedTtlSec), false, () => this.kick());
+  }
+
+  // ---- watch -----------------------------------------------------------------------------------
+
+  private startWatch(done: () => void): void {
+    const etcd = this.env.etcd;
+    this.env.net.call(this.host, this.epoch, () => ({ kvs: new Map(etcd.kv), revision: etcd.revision, cursor: etcd.log.length }), (r) => {
+      if (!r.ok) return this.later(250, () => this.startWatch(done));
+      this.mirror.clear();
+      for (const [k, v] of r.value.kvs) this.mirror.set(k, v);
+      this.watchRevision = r.value.revision;
+      this.watchCursor = r.value.cursor;
+      this.watching = true;
+      this.onViewChanged();
+      // The watch starts at snapshot revision + 1: changes committed while the snapshot travelled
+      // back were streamed meanwhile (deliveries before `watching` were ignored).
+      this.deliverWatch(etcd.revision);
+      done();
+    });
+  }
+
+  /** Watch events up to `uptoRevision` arrive (world.ts schedules this with the host's lag). */
+  deliverWatch(uptoRevision: number): void {
+    if (!this.watching) return;
+    const log = this.env.etcd.log;
+    let changed = false;
+    while (this.watchCursor < log.length && log[this.watchCursor].revision <= uptoRevision) {
+      const c = log[this.watchCursor++];
+      if (c.entry) this.mirror.set(c.key, c.entry);
+      else this.mirror.delete(c.key);
+      if (c.revision > this.watchRevision) this.watchRevision = c.revision;
+      changed = true;
+    }
+    if (changed) this.onViewChanged();
+  }
+
+  private onViewChanged(): void {
+    this.view = this.viewBuilder.build(this.mirror, this.watchRevision).view;
+    this.kick();
+  }
+
+  // ---- reconciliation --------------------------------------------------------------------------
+
+  kick(): void {
+    if (this.kickPending) return;
+    this.kickPending = true;
+    this.later(0, () => {
+      this.kickPending = false;
+      this.reconcile();
+    });
+  }
+
+  /** True time of the last reconciliation (the liveness diagnosis of BUG-6). */
+  lastReconcileMs = 0;
+
+  private reconcile(): void {
+    this.lastReconcileMs = this.env.sched.nowMs;
+    const view = this.view;
+    if (!view) return;
+    const config = view.config;
+    if (config) this.syncSets(config);
+    for (const [name, rt] of this.sets) {
+      if (rt.busy || view.revision < rt.awaitRevision) continue;
+      if (!config) continue;
+      if (!rt.local.probed) {
+        this.runExclusive(rt, (done) => this.probeSet(name, rt, done));
+        continue;
+      }
+      const decision = this.decide(name, rt, view, config);
+      this.noteDecision(name, rt, decision, view);
+      if (decision.action.kind === 'none' && decision.state === 'running') this.maybeMonitor(name, rt);
+      else if (decision.action.kind !== 'none' && decision.action.kind !== 'wait') this.runExclusive(rt, (done) => this.execute(name, rt, decision, view, config, done));
+    }
+    this.scheduleWake();
+  }
+
+  private decide(name: string, rt: SetRuntime, view: ClusterView, config: ClusterConfig): SetDecision {
+    const keeper = this.keeper;
+    return this.env.decide({
+      me: this.me,
+      nowMs: this.host.monotonicMs(),
+      wallMs: this.host.wallMs(),
+      lease: keeper && !this.granting ? { leaseId: keeper.leaseId, validUntilMs: keeper.validUntilMs } : null,
+      view,
+      config,
+      set: name,
+      local: rt.local,
+    });
+  }
+
+  private syncSets(config: ClusterConfig): void {
+    for (const [name, spec] of Object.entries(config.serviceSets)) {
+      if (this.sets.has(name)) continue;
+      this.sets.set(name, {
+        spec,
+        local: emptyLocalSet(spec.resources.length),
+        busy: false,
+        awaitRevision: 0,
+        lastReason: '',
+        lastState: '',
+        sinceWallMs: this.host.wallMs(),
+        statusJson: '',
+        nextMonitorMs: spec.resources.map(() => Infinity),
+        acting: null,
+        lateSelfFence: false,
+      });
+    }
+  }
+
+  private runExclusive(rt: SetRuntime, work: (done: () => void) => void): void {
+    rt.busy = true;
+    work(() => {
+      rt.busy = false;
+      this.kick();
+    });
+  }
+
+  private iOwn(name: string): { token: number } | null {
+    const owner = this.view?.owners.get(name);
+    return owner && owner.node === this.me && owner.leaseId === this.keeper?.leaseId ? owner : null;
+  }
+
+  // ---- carrying out decisions ------------------------------------------------------------------
+
+  private execute(name: string, rt: SetRuntime, decision: SetDecision, view: ClusterView, config: ClusterConfig, done: () => void): void {
+    const action = decision.action;
+    const owner = view.owners.get(name);
+    switch (action.kind) {
+      case 'acquire':
+        return this.acquire(name, rt, action, decision.reason, view, config, done);
+      case 'start':
+        return this.runStart(name, rt, action.index, owner?.token ?? null, config, done);
+      case 'stop':
+        return this.runStop(name, rt, action.index, done);
+      case 'release':
+        if (!owner) return done();
+        return this.release(name, rt, owner.token, action, decision.reason, done);
+      case 'clear-intent': {
+        const intent = view.failoverIntents.get(name);
+        if (!intent) return done();
+        const key = this.env.keys.failoverIntent(name);
+        return this.txn({ compares: [{ key, target: 'mod', value: intent.modRevision }], ops: [{ kind: 'delete', key }] }, (out) => {
+          if (out.status !== 'unknown') rt.awaitRevision = out.revision;
+          done();
+        });
+      }
+      default:
+        return done();
+    }
+  }
+
+  private acquire(name: string, rt: SetRuntime, action: { dirty: boolean; holderRevision: number; unsettled: Unsettled[]; clearsIntent?: number }, reason: string, view: ClusterView, config: ClusterConfig, done: () => void): void {
+    const keeper = this.keeper;
+    if (!keeper || !keeper.isValid(config.timing.fenceMargin)) return done();
+    const k = this.env.keys;
+    const holder = JSON.stringify({ node: this.me, released: false, unsettled: action.unsettled, reason, atWallMs: this.host.wallMs() });
+    const req: TxnRequest = {
+      compares: [
+        { key: k.owner(name), target: 'create', value: 0 },
+        { key: k.holder(name), target: 'mod', value: action.holderRevision },
+      ],
+      ops: [
+        { kind: 'put', key: k.owner(name), value: JSON.stringify({ node: this.me }), lease: keeper.leaseId },
+        { kind: 'put', key: k.holder(name), value: holder },
+        // A move to this node is done once it owns the set: the intent goes in the same transaction.
+        ...(action.clearsIntent !== undefined ? [{ kind: 'delete' as const, key: k.failoverIntent(name) }] : []),
+      ],
+    };
+    this.txn(req, (out) => {
+      this.env.trace(this.me, `acquire ${name} (${action.dirty ? 'dirty' : 'clean'}): ${out.status}${out.status === 'unknown' ? '' : ` rev ${out.revision}`}`);
+      if (out.status === 'rejected') {
+        rt.awaitRevision = out.revision;
+        return done();
+      }
+      // On an unknown outcome the transaction may have committed: arm the grace and fence gate anyway.
+      rt.local = afterAcquire(rt.local, out.status === 'committed' ? out.revision : 0, {
+        unsettled: action.unsettled,
+        graceMs: takeoverGraceMs(rt.spec, config.timing.fenceMargin),
+        nowMs: this.host.monotonicMs(),
+      });
+      if (out.status === 'committed') rt.awaitRevision = out.revision;
+      done();
+    });
+  }
+
+  private release(name: string, rt: SetRuntime, token: number, action: { handoffTo?: string; ban?: { untilWallMs: number; reason: string }; failed?: string }, reason: string, done: () => void): void {
+    const k = this.env.keys;
+    const holder = { node: this.me, released: true, unsettled: rt.local.unsettled, handoffTo: action.handoffTo, failed: action.failed, reason, atWallMs: this.host.wallMs() };
+    const ops: Op[] = [
+      { kind: 'delete', key: k.owner(name) },
+      { kind: 'put', key: k.holder(name), value: JSON.stringify(holder) },
+      { kind: 'delete', key: k.failoverIntent(name) },
+    ];
+    if (action.ban) ops.push({ kind: 'put', key: k.ban(name, this.me), value: JSON.stringify({ untilWallMs: action.ban.untilWallMs, reason: action.ban.reason }) });
+    this.txn({ compares: [{ key: k.owner(name), target: 'create', value: token }], ops }, (out) => {
+      this.env.trace(this.me, `release ${name} token ${token}${action.handoffTo ? ` to ${action.handoffTo}` : ''}: ${out.status}`);
+      if (out.status === 'committed') {
+        rt.local = afterRelease(rt.local);
+        rt.awaitRevision = out.revision;
+      } else if (out.status === 'rejected') rt.awaitRevision = out.revision;
+      done();
+    });
+  }
+
+  private act(name: string, rt: SetRuntime, index: number, action: OcfAction, timeoutMs: number, token: number | null, done: (o: ActionOutcome) => void): void {
+    rt.acting = action;
+    this.host.runAction(this.epoch, { set: name, index, action, timeoutMs, token }, (outcome) => {
+      rt.acting = null;
+      const margin = this.view?.config?.timing.fenceMargin ?? 1000;
+      if (action !== 'stop' && this.keeper && this.host.monotonicMs() >= this.keeper.validUntilMs - margin) rt.lateSelfFence = true;
+      if (action === 'stop' && outcome.status === 'exited' && index === 0) rt.lateSelfFence = false;
+      if (action !== 'monitor' || outcome.status !== 'exited' || (outcome.rc !== 0 && outcome.rc !== 7)) {
+        const what = outcome.status === 'exited' ? `rc=${outcome.rc}` : outcome.status;
+        this.env.trace(this.me, `${action} ${rt.spec.resources[index].id} (${name}, token ${token ?? '-'}): ${what}`);
+      }
+      done(outcome);
+    });
+  }
+
+  private runStart(name: string, rt: SetRuntime, index: number, token: number | null, config: ClusterConfig, done: () => void): void {
+    const resource = rt.spec.resources[index];
+    // Irreversible step: re-check the lease right before it (SPEC §5.3).
+    if (!this.keeper || !this.keeper.isValid(config.timing.fenceMargin) || token === null) return done();
+    this.act(name, rt, index, 'start', startTimeoutMs(resource), token, (result) => {
+      rt.local = afterStart(rt.local, index, resource.id, result, token);
+      rt.nextMonitorMs[index] = this.host.monotonicMs() + monitorIntervalMs(resource);
+      done();
+    });
+  }
+
+  private runStop(name: string, rt: SetRuntime, index: number, done: () => void): void {
+    const resource = rt.spec.resources[index];
+    const token = rt.local.token ?? this.view?.owners.get(name)?.token ?? null;
+    this.act(name, rt, index, 'stop', stopTimeoutMs(resource), token, (result) => {
+      rt.local = afterStop(rt.local, index, resource.id, result);
+      rt.nextMonitorMs[index] = Infinity;
+      done();
+    });
+  }
+
+  private probeSet(name: string, rt: SetRuntime, done: () => void): void {
+    const step = (i: number, local: LocalSet): void => {
+      if (i < rt.spec.resources.length) {
+        this.act(name, rt, i, 'monitor', monitorTimeoutMs(rt.spec.resources[i]), null, (result) => step(i + 1, afterProbe(local, i, result)));
+        return;
+      }
+      const owner = this.iOwn(name);
+      const now = this.host.monotonicMs();
+      rt.nextMonitorMs = rt.spec.resources.map((r) => now + monitorIntervalMs(r));
+      rt.local = { ...local, probed: true, token: owner && highestActive(local) >= 0 ? owner.token : local.token };
+      // As agent/shell/agent.ts: an owner that restarted before starting anything takes the gate up again.
+      const holder = this.view?.holders.get(name);
+      if (owner && highestActive(local) < 0 && holder?.node === this.me && holder.unsettled.length > 0) {
+        rt.local = { ...rt.local, token: owner.token, unsettled: holder.unsettled, graceUntilMs: now + takeoverGraceMs(rt.spec, this.view?.config?.timing.fenceMargin ?? 1000) };
+      }
+      this.env.trace(this.me, `probed ${name}: [${rt.local.resources.join(',')}]${owner ? ' (adopted)' : ''}`);
+      done();
+    };
+    step(0, rt.local);
+  }
+
+  private maybeMonitor(name: string, rt: SetRuntime): void {
+    const now = this.host.monotonicMs();
+    const due = rt.nextMonitorMs.findIndex((t) => t <= now);
+    if (due < 0) return;
+    const resource = rt.spec.resources[due];
+    this.runExclusive(rt, (done) => {
+      const token = this.view?.owners.get(name)?.token ?? null;
+      this.act(name, rt, due, 'monitor', monitorTimeoutMs(resource), token, (result) => {
+        rt.nextMonitorMs[due] = this.host.monotonicMs() + monitorIntervalMs(resource);
+        rt.local = afterMonitor(rt.local, due, resource.id, result, rt.spec, this.host.monotonicMs());
+        done();
+      });
+    });
+  }
+
+  // ---- status and timers -----------------------------------------------------------------------
+
+  private noteDecision(name: string, rt: SetRuntime, decision: SetDecision, view: ClusterView): void {
+    if (decision.reason !== rt.lastReason) {
+      rt.lastReason = decision.reason;
+      if (this.env.tracing) this.env.trace(this.me, `decide ${name}: ${decision.action.kind}${decision.action.kind === 'start' || decision.action.kind === 'stop' ? ` #${decision.action.index}` : ''} [${decision.state}] ${decision.reason}`);
+    }
+    if (decision.state !== rt.lastState) {
+      rt.lastState = decision.state;
+      rt.sinceWallMs = this.host.wallMs();
+    }
+    const owner = view.owners.get(name);
+    if (!owner || owner.node !== this.me || owner.leaseId !== this.keeper?.leaseId) return;
+    const json = JSON.stringify({ node: this.me, state: decision.state, since: rt.sinceWallMs, token: owner.token, resources: rt.local.resources });
+    if (json === rt.statusJson) return;
+    rt.statusJson = json;
+    const k = this.env.keys;
+    this.txn({ compares: [{ key: k.owner(name), target: 'create', value: owner.token }], ops: [{ kind: 'put', key: k.status(name), value: json }] }, (out) => {
+      if (out.status !== 'committed') rt.statusJson = '';
+    });
+  }
+
+  private scheduleWake(): void {
+    const now = this.host.monotonicMs();
+    let at = now + IDLE_RECHECK_MS;
+    const marginMs = this.view?.config?.timing.fenceMargin ?? 1000;
+    if (this.keeper) {
+      const fenceAt = this.keeper.validUntilMs - marginMs;
+      if (fenceAt > now) at = Math.min(at, fenceAt + 1);
+    }
+    for (const rt of this.sets.values()) {
+      if (rt.local.graceUntilMs !== null && rt.local.graceUntilMs > now) at = Math.min(at, rt.local.graceUntilMs + 1);
+      for (const t of rt.nextMonitorMs) if (t > now) at = Math.min(at, t);
+    }
+    const gen = ++this.wakeGen;
+    this.later(Math.max(1, at - now), () => {
+      if (gen === this.wakeGen) this.kick();
+    });
+  }
+
+  /** For the checker and the liveness phase. */
+  localOf(set: string): LocalSet | undefined {
+    return this.sets.get(set)?.local;
+  }
+}

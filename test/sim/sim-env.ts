@@ -1,0 +1,35 @@
+// What a simulated host and agent may reach in their world: the scheduler, the network, the
+// simulated etcd, the seeded Prng, the cluster configuration, the checker and the trace.
+import type { ClusterConfig } from '../../agent/config/cluster-schema.js';
+import type { DecideInput, SetDecision } from '../../agent/core/types.js';
+import type { Keys } from '../../agent/etcd/keys.js';
+import type { Prng } from './prng.js';
+import type { Scheduler } from './scheduler.js';
+import type { SimEtcd } from './sim-etcd.js';
+import type { SimNet } from './sim-net.js';
+import type { FaultRates, RunRequest } from './sim-runner.js';
+
+export type DecideFn = (input: DecideInput) => SetDecision;
+
+export interface CheckerPort {
+  truthChanged(): void;
+  onStart(host: { name: string; agentEpoch: number }, req: RunRequest): void;
+}
+
+export interface SimEnv {
+  readonly sched: Scheduler;
+  readonly net: SimNet;
+  readonly etcd: SimEtcd;
+  readonly prng: Prng;
+  readonly keys: Keys;
+  readonly config: ClusterConfig;
+  readonly checker: CheckerPort;
+  readonly decide: DecideFn;
+  faultRates(): FaultRates;
+  /** Watch lag of a host right now (ms of true time). */
+  watchLagMs(host: string): number;
+  trace(host: string, msg: string): void;
+  readonly tracing: boolean;
+  /** A problem that is not a safety violation (e.g. a retry loop that can never succeed). */
+  finding(text: string): void;
+}
