@@ -72,7 +72,7 @@ export function afterStart(local: LocalSet, index: number, resourceId: string, o
 
 /** A stop finished. A failed stop leaves the state unknown: the set is blocked, never released. */
 export function afterStop(local: LocalSet, index: number, resourceId: string, outcome: ActionOutcome): LocalSet {
-  if (classify(outcome) === 'ok' || (outcome.status === 'exited' && outcome.rc === OCF.NOT_RUNNING)) {
+  if (classify(outcome) === 'ok' || notHere(outcome)) {
     const next = withPhase(local, index, 'stopped');
     return next.resources.every((p) => p === 'stopped') ? { ...next, token: null } : next;
   }
@@ -82,7 +82,16 @@ export function afterStop(local: LocalSet, index: number, resourceId: string, ou
 /** A probe (monitor with interval 0) at agent start-up or before taking a set. */
 export function afterProbe(local: LocalSet, index: number, outcome: ActionOutcome): LocalSet {
   const cls = classify(outcome);
-  return withPhase(local, index, cls === 'ok' ? 'running' : cls === 'not-running' ? 'stopped' : 'unknown');
+  return withPhase(local, index, cls === 'ok' ? 'running' : notHere(outcome) ? 'stopped' : 'unknown');
+}
+
+/**
+ * "Not running" (7) or "not installed here" (5) — from a probe or a stop, both mean nothing of the
+ * resource can run on this host (as Pacemaker reads them). rc 5 includes an agent file hactl
+ * refuses to execute, which therefore never blocks a set: starting it fails and bans the host.
+ */
+function notHere(outcome: ActionOutcome): boolean {
+  return outcome.status === 'exited' && (outcome.rc === OCF.NOT_RUNNING || outcome.rc === OCF.ERR_INSTALLED);
 }
 
 /**

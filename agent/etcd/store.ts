@@ -70,6 +70,12 @@ export class ClusterStore {
     return this.commit(() => this.client.if(k.owner(set), 'Create', '==', token).then(this.client.put(k.status(set)).value(JSON.stringify(status))).commit());
   }
 
+  /** Records a fence of `node`, only while `token` still owns `set` (the owner fences for its set). */
+  async recordFence(node: string, set: string, token: number, recordJson: string): Promise<TxnOutcome> {
+    const k = this.keys;
+    return this.commit(() => this.client.if(k.owner(set), 'Create', '==', token).then(this.client.put(k.fence(node)).value(recordJson)).commit());
+  }
+
   /** Removes a failover intent the owner refused (it says why in the event history). */
   async clearFailoverIntent(set: string, modRevision: number): Promise<TxnOutcome> {
     const key = this.keys.failoverIntent(set);

@@ -33,6 +33,7 @@ import { EventLog } from './events.js';
 import type { Logger } from './log.js';
 import { startHealthServer, type HealthServer } from './health.js';
 import { gatherHostFacts, type HostFacts } from './host-facts.js';
+import { Fencer } from './fencer.js';
 
 /** Lease TTL used when the cluster has no configuration yet. */
 const DEFAULT_LEASE_TTL_SEC = 5;
@@ -78,6 +79,7 @@ export class HostAgent {
   private readonly watcher: PrefixWatcher;
   private readonly viewBuilder: ViewBuilder;
   private readonly events: EventLog;
+  private readonly fencer: Fencer;
   private keeper: LeaseKeeper | undefined;
   private view: ClusterView | undefined;
   private readonly sets = new Map<string, SetRuntime>();
@@ -114,6 +116,7 @@ export class HostAgent {
     this.viewBuilder = new ViewBuilder(this.keys.prefix);
     this.events = new EventLog(this.client, this.keys, config.node, clock);
     this.runDir = join(config.dataDir, 'run');
+    this.fencer = new Fencer(config.node, this.store, this.events, log, clock, () => this.kick());
     this.watcher = new PrefixWatcher(this.client, this.keys.prefix, {
       changed: (kvs, revision) => this.onViewChanged(kvs, revision),
       trouble: (what) => this.log.warn({ what }, 'etcd watch trouble'),
@@ -377,7 +380,8 @@ export class HostAgent {
         void this.runExclusive(rt, () => this.probeSet(name, rt));
         continue;
       }
-      const decision = this.decide(name, rt, view, config);
+      let decision = this.decide(name, rt, view, config);
+      decision = this.fenceIfWaiting(name, rt, decision, view, config);
       this.noteDecision(name, rt, decision, view);
       if (decision.action.kind === 'none' && decision.state === 'running') {
         this.maybeMonitor(name, rt, config);
@@ -628,6 +632,23 @@ export class HostAgent {
   }
 
   /**
+   * An owner blocked on the fence gate fences the unsettled hosts that have a device (fence-then-
+   * start); a failed attempt's reason is added to the decision's reason for status.
+   */
+  private fenceIfWaiting(name: string, rt: SetRuntime, decision: SetDecision, view: ClusterView, config: ClusterConfig): SetDecision {
+    const owner = view.owners.get(name);
+    if (decision.state !== 'blocked' || rt.local.unsettled.length === 0 || !owner || owner.node !== this.node || owner.leaseId !== this.keeper?.leaseId) return decision;
+    const failures: string[] = [];
+    for (const u of rt.local.unsettled) {
+      if ((view.fences.get(u.node)?.modRevision ?? 0) > u.afterRevision) continue;
+      this.fencer.ensure(view.config ?? config, name, owner.token, u.node);
+      const failure = this.fencer.lastFailure(u.node);
+      if (failure) failures.push(failure);
+    }
+    return failures.length === 0 ? decision : { ...decision, reason: `${decision.reason}; ${failures.join('; ')}` };
+  }
+
+  /**
    * The instances of a clone set share the same resources on a host (at most one instance runs
    * per host). True when another instance of `name`'s clone set is busy or active here.
    */
@@ -752,6 +773,10 @@ export class HostAgent {
     }
     for (const rt of this.sets.values()) {
       if (rt.local.graceUntilMs !== null && rt.local.graceUntilMs > now) at = Math.min(at, rt.local.graceUntilMs + 1);
+      for (const u of rt.local.unsettled) {
+        const retryAt = this.fencer.nextTryMs(u.node);
+        if (retryAt !== undefined && retryAt > now) at = Math.min(at, retryAt + 1);
+      }
       for (const t of rt.nextMonitorMs) if (t > now) at = Math.min(at, t);
     }
     // Never postpone a wake-up already due earlier: renewals arrive more often than the idle
