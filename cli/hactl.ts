@@ -175,7 +175,8 @@ program
 async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);
-  } catch (err) {
+  } catch (caught) {
+    let err = caught;
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
       // commander already printed its one-line message

@@ -105,25 +105,6 @@ export function statusFromView(view: ClusterView, kvs: ReadonlyMap<string, KvEnt
   return { cluster, revision: view.revision, configRevision, maintenance: view.maintenance.cluster, nodes, sets, problems };
 }
 
-/**
- * The latest start or stop failure of a set that has no owner, since the configuration was applied
- * (from the event history): e.g. an agent a node refused to run as unsafe (SPEC §5.6), which blocks
- * the set on that node without it ever becoming an owner whose status record would say so.
- */
-function lastLocalFailure(kvs: ReadonlyMap<string, KvEntry>, keys: Keys, set: string, sinceRevision: number): string | undefined {
-  let best: { revision: number; text: string } | undefined;
-  for (const [key, kv] of kvs) {
-    if (!key.startsWith(keys.eventsPrefix()) || kv.modRevision <= sinceRevision || (best && kv.modRevision < best.revision)) continue;
-    try {
-      const e = JSON.parse(kv.value) as { set?: string; what?: string; node?: string; reason?: string };
-      if (e.set === set && (e.what === 'stop-failed' || e.what === 'start-failed')) best = { revision: kv.modRevision, text: `${e.node}: ${e.reason}` };
-    } catch {
-      // not an event record
-    }
-  }
-  return best?.text;
-}
-
 /** The status of a singleton set or of one clone instance (`name`); `base` names its config. */
 function instanceStatus(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, keys: Keys, expanded: ClusterConfig, name: string, base: string, spec: ServiceSetConfig, wallMs: number): SetStatus {
   const owner = view.owners.get(name);

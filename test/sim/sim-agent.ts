@@ -4,7 +4,7 @@
 // `awaitRevision` so no decision is taken on a view older than our own write, the lease from the
 // keeper model passed in as validUntilMs, and the lease re-checked right before a start or acquire.
 // Callbacks replace async/await so that the whole world runs on one synchronous event loop.
-import { monitorIntervalMs, monitorTimeoutMs, setRequiresFencing, startTimeoutMs, stopTimeoutMs, takeoverGraceMs, type ClusterConfig, type ServiceSetConfig } from '../../agent/config/cluster-schema.js';
+import { monitorIntervalMs, monitorTimeoutMs, startTimeoutMs, stopTimeoutMs, takeoverGraceMs, type ClusterConfig, type ServiceSetConfig } from '../../agent/config/cluster-schema.js';
 import { highestActive } from '../../agent/core/decide.js';
 import { afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, type ActionOutcome } from '../../agent/core/results.js';
 import { emptyLocalSet, type ClusterView, type LocalSet, type SetDecision, type Unsettled } from '../../agent/core/types.js';

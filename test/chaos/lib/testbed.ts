@@ -14,7 +14,7 @@ import { mkdir, readFile, readdir, rm, rmdir, stat, writeFile, access, open } fr
 import { constants as fsc, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { run, runOk, sleep, waitFor, pidAlive, signalPid } from './exec.js';
+import { run, runOk, waitFor, pidAlive, signalPid } from './exec.js';
 
 export const DEFAULT_PREFIX = 'hactl-cx';
 export const DEFAULT_SUBNET = '10.232.0.0/24';
