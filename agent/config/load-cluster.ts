@@ -71,7 +71,8 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
       return acc === '' ? name : `${acc}.${name}`;
     }, '');
     let message = issue.message;
-    if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+    const shown = (k: string): string => (/^[A-Za-z0-9_.-]+$/.test(k) ? k : JSON.stringify(k).slice(0, 80));
+    if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map(shown).join(', ')}`;
     return `${path === '' ? 'config' : path}: ${oneLine(message)}`;
   });
 }

@@ -134,7 +134,8 @@ function decideAsOwner(input: DecideInput, owner: OwnerRecord, active: number): 
   if (unfenced.length > 0 && local.graceUntilMs !== null && nowMs < local.graceUntilMs && active < 0) {
     return {
       action: { kind: 'wait', untilMs: local.graceUntilMs },
-      reason: `takeover grace: the previous owner's lease expired; waiting ${Math.ceil(local.graceUntilMs - nowMs)}ms for it to finish stopping`,
+      // A stable text: a countdown would change the status record on every reconciliation.
+      reason: `takeover grace: ${unfenced.map((u) => u.node).join(', ')} lost ${set} by lease expiry; waiting for it to finish stopping (sum of stop timeouts minus fenceMargin)`,
       state: 'starting',
     };
   }

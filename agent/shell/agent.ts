@@ -9,7 +9,6 @@ import type { HostConfig } from '../config/host-config.js';
 import {
   monitorIntervalMs,
   monitorTimeoutMs,
-  setRequiresFencing,
   startTimeoutMs,
   stopTimeoutMs,
   takeoverGraceMs,
