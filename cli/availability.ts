@@ -64,15 +64,10 @@
 // `remainingUnplannedOnlyMs` is the same with planned downtime not charged, for SLAs that exclude
 // announced maintenance.
 
-export interface HistoryEvent {
-  atWallMs: number;
-  node: string;
-  set?: string;
-  what: string;
-  reason: string;
-  token?: number | null;
-  resource?: string;
-  rc?: number;
+/** An event record as the agents write it (agent/shell/events.ts), with its key for ordering. */
+import type { EventRecord } from '../agent/shell/events.js';
+
+export interface HistoryEvent extends EventRecord {
   /** The etcd key suffix, for stable ordering of events in the same millisecond. */
   key?: string;
 }

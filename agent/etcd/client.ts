@@ -30,6 +30,8 @@ const requireLeader: Interceptor = (options, nextCall) =>
 export function makeEtcdClient(conn: EtcdConnection, endpoints: string[] = conn.endpoints): Etcd3 {
   const options: IOptions = {
     hosts: endpoints,
+    // grpc-js deadlines are wall-clock instants (Date.now() based by its API); they bound calls,
+    // never lease validity, which is the keeper's monotonic business.
     defaultCallOptions: (ctx) =>
       ctx.isStream ? { interceptors: [requireLeader] } : { deadline: Date.now() + conn.callTimeoutMs },
     grpcOptions: {

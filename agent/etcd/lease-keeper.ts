@@ -61,7 +61,10 @@ export class LeaseKeeper {
     this.responseTimeoutMs = options.responseTimeoutMs ?? Math.min(300, quarterMs);
   }
 
-  /** Grants a new lease. The grant counts as a renewal sent when the call was made. */
+  /**
+   * Grants a new lease. The grant counts as a renewal sent when the call was made. (The call's
+   * `deadline` is a grpc-js wall-clock instant; validity itself uses only the monotonic clock.)
+   */
   async grant(): Promise<string> {
     const sentAtMs = this.clock.monotonicMs();
     let lastError: unknown;

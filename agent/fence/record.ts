@@ -16,6 +16,7 @@ export function deviceFenceHow(device: { name: string; agent: string }, action: 
   return `device ${device.name} (${device.agent}) action ${action}`;
 }
 
+/** `atWallMs` is for people reading the record; the fence gate compares etcd revisions, not times. */
 export function fenceRecordJson(how: string, by: string, atWallMs = Date.now()): string {
   const record: FenceRecord = { how, by, atWallMs };
   return JSON.stringify(record);
