@@ -18,6 +18,15 @@ export interface EtcdConnection {
   auth?: { username: string; password: string };
 }
 
+/**
+ * The instant a gRPC call must finish by, `ms` from now. grpc-js takes this as a wall-clock Date;
+ * it only bounds how long a call may hang — lease validity never depends on it (SPEC §5.3: the
+ * keeper measures validity on the monotonic clock).
+ */
+export function callEndsAt(ms: number): Date {
+  return new Date(Date.now() + ms);
+}
+
 /** Adds `hasleader: true` to a stream's metadata: etcd then cancels it when its member has no leader. */
 const requireLeader: Interceptor = (options, nextCall) =>
   new InterceptingCall(nextCall(options), {
@@ -30,10 +39,7 @@ const requireLeader: Interceptor = (options, nextCall) =>
 export function makeEtcdClient(conn: EtcdConnection, endpoints: string[] = conn.endpoints): Etcd3 {
   const options: IOptions = {
     hosts: endpoints,
-    // grpc-js deadlines are wall-clock instants (Date.now() based by its API); they bound calls,
-    // never lease validity, which is the keeper's monotonic business.
-    defaultCallOptions: (ctx) =>
-      ctx.isStream ? { interceptors: [requireLeader] } : { deadline: Date.now() + conn.callTimeoutMs },
+    defaultCallOptions: (ctx) => (ctx.isStream ? { interceptors: [requireLeader] } : { deadline: callEndsAt(conn.callTimeoutMs) }),
     grpcOptions: {
       'grpc.keepalive_time_ms': GRPC_KEEPALIVE_MS,
       'grpc.keepalive_timeout_ms': GRPC_KEEPALIVE_MS,

@@ -13,6 +13,7 @@
 // member, because etcd3's random member choice put the stream back on a dead member repeatedly.
 import type { Etcd3, IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3';
 import type { Clock } from '../shell/clock.js';
+import { callEndsAt } from './client.js';
 
 type KeepAliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
 
@@ -62,8 +63,7 @@ export class LeaseKeeper {
   }
 
   /**
-   * Grants a new lease. The grant counts as a renewal sent when the call was made. (The call's
-   * `deadline` is a grpc-js wall-clock instant; validity itself uses only the monotonic clock.)
+   * Grants a new lease. The grant counts as a renewal sent when the call was made.
    */
   async grant(): Promise<string> {
     const sentAtMs = this.clock.monotonicMs();
@@ -71,7 +71,7 @@ export class LeaseKeeper {
     for (let i = 0; i < this.members.length; i++) {
       const member = this.members[(this.memberIndex + i) % this.members.length];
       try {
-        const res = await member.leaseClient.leaseGrant({ TTL: this.options.ttlSec, ID: 0 }, { deadline: Date.now() + this.options.callTimeoutMs });
+        const res = await member.leaseClient.leaseGrant({ TTL: this.options.ttlSec, ID: 0 }, { deadline: callEndsAt(this.options.callTimeoutMs) });
         this.leaseId = String(res.ID);
         this.grantedTtlSec = Number(res.TTL);
         this.validUntilMs = sentAtMs + this.grantedTtlSec * 1000;
@@ -130,7 +130,7 @@ export class LeaseKeeper {
   async revoke(): Promise<void> {
     this.release();
     const member = this.members[this.memberIndex];
-    await member.leaseClient.leaseRevoke({ ID: this.leaseId }, { deadline: Date.now() + this.options.callTimeoutMs });
+    await member.leaseClient.leaseRevoke({ ID: this.leaseId }, { deadline: callEndsAt(this.options.callTimeoutMs) });
   }
 
   private start(): void {

@@ -63,8 +63,40 @@ export function deviceLabel(device: FenceDevice): string {
 
 /** Fences (or, with `status`, checks) `node` through `device`. Never throws. */
 export async function fenceNode(device: FenceDevice, node: string, action: Exclude<FenceAction, 'monitor'>, ctx: FenceContext = {}): Promise<FenceOutcome> {
-  const startedMs = performance.now();
   const what = `${deviceLabel(device)} ${action} ${node}`;
+  return attempt(device, action, node, ctx, what, (rc, said) => {
+    if (action === 'status') {
+      if (rc === 2) return { status: 'fenced', reason: `${what}: device reports it off` };
+      if (rc === 0) return { status: 'failed', reason: `${what}: device reports it on` };
+    } else if (rc === 0) {
+      return { status: 'fenced', reason: oneLine(`${what} succeeded${said ? `: ${said}` : ''}`) };
+    }
+    return { status: 'failed', reason: oneLine(`${what} failed (exit ${rc})${said ? `: ${said}` : ''}`) };
+  });
+}
+
+/** Checks the device itself (`action=monitor`: reachable, credentials accepted). Never throws. */
+export async function monitorDevice(device: FenceDevice, ctx: FenceContext = {}): Promise<MonitorOutcome> {
+  const what = `${deviceLabel(device)} monitor`;
+  return attempt(device, 'monitor', null, ctx, what, (rc, said) =>
+    rc === 0 ? { status: 'ok', reason: `${what}: ok` } : { status: 'failed', reason: oneLine(`${what} failed (exit ${rc})${said ? `: ${said}` : ''}`) },
+  );
+}
+
+/**
+ * Runs one device action and turns what happened into an outcome: refusals, timeouts and spawn
+ * failures the same way for every action; an exit code through `onExit`. Never throws; every
+ * reason is one line with secrets scrubbed.
+ */
+async function attempt<S extends string>(
+  device: FenceDevice,
+  action: FenceAction,
+  node: string | null,
+  ctx: FenceContext,
+  what: string,
+  onExit: (rc: number, said: string) => { status: S | 'failed'; reason: string },
+): Promise<{ status: S | 'failed' | 'timed-out'; reason: string; durationMs: number }> {
+  const startedMs = performance.now();
   try {
     const run = await runDevice(device, action, node, ctx);
     const durationMs = performance.now() - startedMs;
@@ -72,33 +104,7 @@ export async function fenceNode(device: FenceDevice, node: string, action: Exclu
     const { result, secrets } = run;
     if (result.status === 'timed-out') return { status: 'timed-out', reason: `${what} timed out after ${seconds(device.timeout)} (process group killed)`, durationMs };
     if (result.status === 'spawn-failed') return { status: 'failed', reason: oneLine(`${what}: could not start: ${scrub(result.reason, secrets)}`), durationMs };
-    const said = agentSaid(result, secrets);
-    if (action === 'status') {
-      if (result.rc === 2) return { status: 'fenced', reason: `${what}: device reports it off`, durationMs };
-      if (result.rc === 0) return { status: 'failed', reason: `${what}: device reports it on`, durationMs };
-      return { status: 'failed', reason: oneLine(`${what} failed (exit ${result.rc})${said ? `: ${said}` : ''}`), durationMs };
-    }
-    if (result.rc === 0) return { status: 'fenced', reason: oneLine(`${what} succeeded${said ? `: ${said}` : ''}`), durationMs };
-    return { status: 'failed', reason: oneLine(`${what} failed (exit ${result.rc})${said ? `: ${said}` : ''}`), durationMs };
-  } catch (err) {
-    return { status: 'failed', reason: oneLine(`${what}: ${(err as Error).message}`), durationMs: performance.now() - startedMs };
-  }
-}
-
-/** Checks the device itself (`action=monitor`: reachable, credentials accepted). Never throws. */
-export async function monitorDevice(device: FenceDevice, ctx: FenceContext = {}): Promise<MonitorOutcome> {
-  const startedMs = performance.now();
-  const what = `${deviceLabel(device)} monitor`;
-  try {
-    const run = await runDevice(device, 'monitor', null, ctx);
-    const durationMs = performance.now() - startedMs;
-    if (!run.ok) return { status: 'failed', reason: `${what}: ${run.reason}`, durationMs };
-    const { result, secrets } = run;
-    if (result.status === 'timed-out') return { status: 'timed-out', reason: `${what} timed out after ${seconds(device.timeout)} (process group killed)`, durationMs };
-    if (result.status === 'spawn-failed') return { status: 'failed', reason: oneLine(`${what}: could not start: ${scrub(result.reason, secrets)}`), durationMs };
-    const said = agentSaid(result, secrets);
-    if (result.rc === 0) return { status: 'ok', reason: `${what}: ok`, durationMs };
-    return { status: 'failed', reason: oneLine(`${what} failed (exit ${result.rc})${said ? `: ${said}` : ''}`), durationMs };
+    return { ...onExit(result.rc, agentSaid(result, secrets)), durationMs };
   } catch (err) {
     return { status: 'failed', reason: oneLine(`${what}: ${(err as Error).message}`), durationMs: performance.now() - startedMs };
   }

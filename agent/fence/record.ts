@@ -17,7 +17,7 @@ export function deviceFenceHow(device: { name: string; agent: string }, action: 
 }
 
 /** `atWallMs` is for people reading the record; the fence gate compares etcd revisions, not times. */
-export function fenceRecordJson(how: string, by: string, atWallMs = Date.now()): string {
+export function fenceRecordJson(how: string, by: string, atWallMs: number): string {
   const record: FenceRecord = { how, by, atWallMs };
   return JSON.stringify(record);
 }

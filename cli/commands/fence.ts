@@ -65,7 +65,7 @@ export async function fenceCommand(node: string, opts: GlobalOptions & { confirm
 /** Writes `fences/<node>` (the record the fence gate waits for); with onlyIfOffline, only while the node key is absent. */
 async function recordFence(session: Session, node: string, how: string, opts: { onlyIfOffline: boolean }): Promise<number> {
   const nodeKey = session.keys.node(node);
-  const record = fenceRecordJson(how, `${userInfo().username}@${hostname()}`);
+  const record = fenceRecordJson(how, `${userInfo().username}@${hostname()}`, Date.now());
   const put = session.client.put(session.keys.fence(node)).value(record);
   const failed = (err: unknown): never => {
     throw etcdErrorLine(err, session.config.etcd.endpoints, { doing: `record ${node} as ${opts.onlyIfOffline ? 'down' : 'fenced'}`, key: session.keys.fence(node), who: session.identity });
