@@ -39,18 +39,25 @@ export class ClusterStore {
    * unchanged since the decision was made (so a decision on a stale view is rejected). On commit,
    * the response revision is the owner key's create revision: the fencing token.
    */
-  async acquire(set: string, node: string, leaseId: string, holderRevision: number, holder: HolderValue, clearsIntentRevision?: number): Promise<TxnOutcome> {
+  async acquire(
+    set: string,
+    node: string,
+    leaseId: string,
+    holderRevision: number,
+    holder: HolderValue,
+    clearsIntentRevision?: number,
+    /** Owner keys that must be as the decision saw them (create revision, 0 = absent): a clone's other instances. */
+    unchangedOwners: { set: string; createRevision: number }[] = [],
+  ): Promise<TxnOutcome> {
     const k = this.keys;
     const ops: Parameters<ReturnType<Etcd3['if']>['then']> = [this.client.put(k.owner(set)).value(JSON.stringify({ node })).lease(leaseId), this.client.put(k.holder(set)).value(JSON.stringify(holder))];
     // A move to this node is done once it owns the set: the intent goes in the same transaction.
     if (clearsIntentRevision !== undefined) ops.push(this.client.delete().key(k.failoverIntent(set)));
-    return this.commit(() =>
-      this.client
-        .if(k.owner(set), 'Create', '==', 0)
-        .and(k.holder(set), 'Mod', '==', holderRevision)
-        .then(...ops)
-        .commit(),
-    );
+    return this.commit(() => {
+      let txn = this.client.if(k.owner(set), 'Create', '==', 0).and(k.holder(set), 'Mod', '==', holderRevision);
+      for (const o of unchangedOwners) txn = txn.and(k.owner(o.set), 'Create', '==', o.createRevision);
+      return txn.then(...ops).commit();
+    });
   }
 
   /**

@@ -503,7 +503,7 @@ export class HostAgent {
           unsettled: action.unsettled,
           reason: decision.reason,
           atWallMs: this.clock.wallMs(),
-        }, action.clearsIntent);
+        }, action.clearsIntent, this.siblingOwnersAsSeen(name, view, config));
         if (out.status === 'rejected') {
           this.log.info({ set: name }, 'acquire lost the race');
           rt.awaitRevision = out.revision;
@@ -658,6 +658,19 @@ export class HostAgent {
       if (other !== name && other.startsWith(prefix) && (rt.busy || highestActive(rt.local) >= 0)) return true;
     }
     return false;
+  }
+
+  /**
+   * A clone instance is acquired only if its sibling instances' owner keys are still as the
+   * decision saw them: otherwise two decisions on one stale view could put two instances on one
+   * host (found by the clone test under load). The transaction enforces it, not this process.
+   */
+  private siblingOwnersAsSeen(name: string, view: ClusterView, config: ClusterConfig): { set: string; createRevision: number }[] {
+    if (!name.includes(INSTANCE_SEPARATOR)) return [];
+    const prefix = baseSetName(name) + INSTANCE_SEPARATOR;
+    return Object.keys(config.serviceSets)
+      .filter((other) => other !== name && other.startsWith(prefix))
+      .map((other) => ({ set: other, createRevision: view.owners.get(other)?.token ?? 0 }));
   }
 
   /**
