@@ -22,6 +22,8 @@ test('the watchdog is fed only while the lease is sound or nothing runs, and dis
   const tc = await startTestCluster({ nodes: 1, extraHostConfig: () => `watchdog: { device: ${device}, feedInterval: 100ms }` });
   try {
     await tc.waitFor('n1 online', 20_000, (s) => s.nodes.some((n) => n.state === 'online'));
+    // The agent arms the watchdog right after registering.
+    for (let i = 0; i < 50 && (await sizeOf(device).catch(() => -1)) < 0; i++) await sleep(100);
     const s0 = await sizeOf(device);
     await sleep(600);
     assert.ok((await sizeOf(device)) >= s0 + 3, 'fed while healthy');
