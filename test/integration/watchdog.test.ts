@@ -30,7 +30,7 @@ test('the watchdog is fed only while the lease is sound or nothing runs, and dis
 
     // A set whose stop takes 4 s: when etcd goes silent the agent self-fences and, while that stop
     // runs without a sound lease, must not feed.
-    await tc.applyConfig(dummySetYaml({ prefer: ['n1'], leaseTtl: '2s', fenceMargin: '800ms', resources: 1, stopTimeout: '8s' }).replace('type: dummy,', 'type: dummy, params: { stopDelay: 4s },'));
+    await tc.applyConfig(dummySetYaml({ prefer: ['n1'], leaseTtl: '2s', fenceMargin: '800ms', resources: 1, stopTimeout: '15s' }).replace('type: dummy,', 'type: dummy, params: { stopDelay: 8s },'));
     await tc.waitRunning('S1', 20_000, (s) => s.node === 'n1');
     const member = tc.lc.etcd.members[0].name;
     tc.lc.etcd.pauseMember(member, true);
