@@ -79,13 +79,16 @@ export class ClusterStore {
 
   /**
    * Claims the right to fence `node`: only one host at a time holds the claim (bound to its own
-   * lease, so a claimer that dies frees it). With `registeredRevision`, the claim is only taken
-   * while `node` is still in the life the decision saw (its node key unchanged).
+   * lease, so a claimer that dies frees it), and only while `node`'s fence record is as the
+   * decision saw it (mod revision `fenceModRevision`, 0 = none). With `registeredRevision`, also
+   * only while `node` is still in the life the decision saw (its node key unchanged).
    */
-  async claimFence(node: string, by: string, leaseId: string, claim: Record<string, unknown>, registeredRevision?: number): Promise<TxnOutcome> {
+  async claimFence(node: string, by: string, leaseId: string, claim: Record<string, unknown>, fenceModRevision: number, registeredRevision?: number): Promise<TxnOutcome> {
     const k = this.keys;
     return this.commit(() => {
-      let txn = this.client.if(k.fenceClaim(node), 'Create', '==', 0);
+      // No new fence of `node` since the view the decision was made on: a fence just recorded by
+      // another host (or by us, not yet seen through the watch) is never repeated.
+      let txn = this.client.if(k.fenceClaim(node), 'Create', '==', 0).and(k.fence(node), 'Mod', '==', fenceModRevision);
       if (registeredRevision !== undefined) txn = txn.and(k.node(node), 'Create', '==', registeredRevision);
       return txn.then(this.client.put(k.fenceClaim(node)).value(JSON.stringify({ by, ...claim })).lease(leaseId)).commit();
     });

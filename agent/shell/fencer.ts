@@ -96,11 +96,11 @@ export class Fencer {
       } else if (!claim && a.claimRevision !== undefined && view.revision >= a.claimRevision) {
         a.claimRevision = undefined; // gone with a lease we lost meanwhile
       }
-      this.run(a, config, leaseId);
+      this.run(a, config, leaseId, view.fences.get(target.node)?.modRevision ?? 0);
     }
   }
 
-  private run(a: Attempt, config: ClusterConfig, leaseId: string): void {
+  private run(a: Attempt, config: ClusterConfig, leaseId: string, fenceModRevision: number): void {
     const { node, why, reason } = a.target;
     const device = fenceDeviceFor(config, node);
     if (!device) return;
@@ -114,7 +114,7 @@ export class Fencer {
     void (async () => {
       try {
         if (a.claimRevision === undefined) {
-          const claim = await this.store.claimFence(node, this.me, leaseId, { why, reason, atWallMs: this.clock.wallMs() }, a.target.registeredRevision);
+          const claim = await this.store.claimFence(node, this.me, leaseId, { why, reason, atWallMs: this.clock.wallMs() }, fenceModRevision, a.target.registeredRevision);
           if (claim.status !== 'committed') {
             a.nextTryMs = this.clock.monotonicMs() + (claim.status === 'rejected' ? CLAIM_LOST_RETRY_MS : FIRST_RETRY_MS);
             return;
