@@ -90,6 +90,9 @@ test('a frozen owner is fenced on suspicion and its lease revoked: the set moves
     // TTL 3 s: suspectAfter defaults to 2 s (leaseTtl - 1 s).
     await tc.applyConfig(sw.yaml(dummySetYaml({ prefer: ['n1', 'n2', 'n3'], leaseTtl: '3s', fenceMargin: '1s', extra: '    requireFencing: true' }), ['n1', 'n2', 'n3']));
     const before = await tc.waitRunning('S1', 20_000, (s) => s.node === 'n1');
+    // The periodic check finds the broken switch before anything is at stake.
+    const unhealthy = await tc.waitFor('sw check failed', 15_000, (s) => s.devices.some((d) => d.state === 'failed'));
+    assert.match(unhealthy.devices[0].reason ?? '', /device sw \(script:.*\) monitor failed \(exit 1\): login as admin\/\*\*\* refused/);
     const victim = tc.lc.agent('n1').process!.pid!;
 
     // Freeze n1 with the switch failing: suspicion, a failed fence (retried), then the expiry.
@@ -149,6 +152,13 @@ test('a failed stop escalates to fencing: the host asks, one peer fences it, the
   withSwitchCluster(async (tc, sw) => {
     await tc.applyConfig(sw.yaml(dummySetYaml({ prefer: ['n1', 'n2', 'n3'], leaseTtl: '3s', fenceMargin: '1s' }), ['n1', 'n2', 'n3']));
     await tc.waitRunning('S1', 20_000, (s) => s.node === 'n1');
+    // The periodic device check (one host on duty, first check 2 s after it took the duty).
+    const checked = await tc.waitFor('sw checked', 15_000, (s) => s.devices.some((d) => d.name === 'sw' && d.state === 'ok'));
+    const sw1 = checked.devices.find((d) => d.name === 'sw')!;
+    assert.deepEqual(sw1.fences, ['n1', 'n2', 'n3']);
+    assert.equal(sw1.by, 'n1', 'sw fences every node: the first online one checks it');
+    assert.match((await tc.hactl(['status'])).stdout, /FENCE DEVICE +AGENT +FENCES +HEALTH[^\n]*\nsw +script:\S+ +n1,n2,n3 +ok /);
+    assert.match(await readFile(sw.calls, 'utf8'), / monitor $/m);
     await writeFile(join(tc.lc.agent('n1').dir, 'data', 'run', 's1-r3.fail-stop'), '1\ndevice busy\n');
     assert.equal((await tc.hactl(['failover', 'S1', '--to', 'n2'])).code, 0);
     const moved = await tc.waitRunning('S1', 20_000, (s) => s.node === 'n2');
