@@ -69,6 +69,8 @@ export interface FenceClaim {
   createRevision: number;
   /** The claimer's last failed attempt, when its device failed (it retries with backoff). */
   lastFailure?: string;
+  /** How many attempts failed so far: a host that takes the claim over continues the backoff. */
+  failures?: number;
 }
 
 /** A host whose stop failed asks its peers to fence it (the key lives as long as its lease). */

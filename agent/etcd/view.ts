@@ -128,7 +128,7 @@ export class ViewBuilder {
         }
         case 'fence-claims': {
           const v = json();
-          if (v && parts.length === 2 && typeof v.by === 'string') fenceClaims.set(parts[1], { by: v.by, createRevision: kv.createRevision, lastFailure: typeof v.lastFailure === 'string' ? v.lastFailure : undefined });
+          if (v && parts.length === 2 && typeof v.by === 'string') fenceClaims.set(parts[1], { by: v.by, createRevision: kv.createRevision, lastFailure: typeof v.lastFailure === 'string' ? v.lastFailure : undefined, failures: typeof v.failures === 'number' ? v.failures : undefined });
           break;
         }
         case 'fence-requests': {

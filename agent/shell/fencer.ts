@@ -37,6 +37,8 @@ interface Attempt {
 
 export class Fencer {
   private readonly attempts = new Map<string, Attempt>();
+  /** Failed attempts of other claimers per victim: a claim that changes hands keeps its backoff. */
+  private readonly othersFailures = new Map<string, number>();
 
   constructor(
     private readonly me: string,
@@ -71,6 +73,10 @@ export class Fencer {
    */
   update(targets: readonly FenceTarget[], view: ClusterView, config: ClusterConfig, leaseId: string | null): void {
     const wanted = new Map(targets.map((t) => [t.node, t]));
+    for (const [node, claim] of view.fenceClaims) {
+      if (claim.by !== this.me && claim.failures) this.othersFailures.set(node, Math.max(claim.failures, this.othersFailures.get(node) ?? 0));
+    }
+    for (const node of this.othersFailures.keys()) if (!wanted.has(node)) this.othersFailures.delete(node);
     for (const [node, a] of this.attempts) {
       if (wanted.has(node) || a.running) continue;
       this.attempts.delete(node);
@@ -82,7 +88,7 @@ export class Fencer {
     if (leaseId === null) return;
     const now = this.clock.monotonicMs();
     for (const target of targets) {
-      const a = this.attempts.get(target.node) ?? { target, running: false, nextTryMs: 0, failures: 0 };
+      const a = this.attempts.get(target.node) ?? { target, running: false, nextTryMs: 0, failures: this.othersFailures.get(target.node) ?? 0 };
       this.attempts.set(target.node, a);
       a.target = target;
       if (a.running || now < a.nextTryMs) continue;
@@ -129,7 +135,7 @@ export class Fencer {
           const backoffMs = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (a.failures - 1));
           a.nextTryMs = this.clock.monotonicMs() + backoffMs;
           this.log.error({ node, why, reason: a.lastFailure, retryInMs: backoffMs }, 'fence failed');
-          void this.store.updateFenceClaim(node, a.claimRevision, { by: this.me, why, reason, lastFailure: a.lastFailure, atWallMs: this.clock.wallMs() }, leaseId);
+          void this.store.updateFenceClaim(node, a.claimRevision, { by: this.me, why, reason, lastFailure: a.lastFailure, failures: a.failures, atWallMs: this.clock.wallMs() }, leaseId);
           for (const set of a.target.sets) void this.events.append({ set, what: 'fence-failed', reason: `${a.lastFailure}; retrying in ${Math.round(backoffMs / 1000)}s` });
           return;
         }
