@@ -126,14 +126,22 @@ function decideAsOwner(input: DecideInput, owner: OwnerRecord, active: number): 
   const first = local.resources.findIndex((phase) => phase !== 'running');
   if (first < 0) return none('running', `running on ${me}`);
 
+  // A resource that is not running while a later one runs (a failed monitor, or a probe after
+  // restart) means: stop the later ones in reverse, then start again from it. Stopping is always
+  // allowed; starting is what the gate below guards.
+  if (active >= first) {
+    return stop(active, input, `${resourceId(input, first)} is not running: restarting ${set} from it`, 'starting');
+  }
+
   // The takeover gate (SPEC §5.2): hosts that may still run the set are fenced (required for
-  // exclusive sets) or given the takeover grace, before anything starts.
+  // exclusive sets) or given the takeover grace, before ANY start — also of a later resource while
+  // earlier ones run (an agent restart mid-takeover; found by the simulator, BUG-11).
   const unfenced = local.unsettled.filter((u) => (view.fences.get(u.node)?.modRevision ?? 0) <= u.afterRevision);
-  if (unfenced.length > 0 && active < 0 && setRequiresFencing(spec)) {
+  if (unfenced.length > 0 && setRequiresFencing(spec)) {
     const node = unfenced[0].node;
     return { ...none('blocked', `waiting for ${node} to be fenced before starting ${set} (requireFencing): ${fenceHint(config, node)}`), awaitsFence: unfenced.map((u) => u.node) };
   }
-  if (unfenced.length > 0 && local.graceUntilMs !== null && nowMs < local.graceUntilMs && active < 0) {
+  if (unfenced.length > 0 && local.graceUntilMs !== null && nowMs < local.graceUntilMs) {
     return {
       action: { kind: 'wait', untilMs: local.graceUntilMs },
       // A stable text: a countdown would change the status record on every reconciliation.
@@ -142,11 +150,6 @@ function decideAsOwner(input: DecideInput, owner: OwnerRecord, active: number): 
     };
   }
 
-  // Start in order. A resource that is not running while a later one runs (a failed monitor, or a
-  // probe after restart) means: stop the later ones in reverse, then start again from it.
-  if (active >= first) {
-    return stop(active, input, `${resourceId(input, first)} is not running: restarting ${set} from it`, 'starting');
-  }
   return {
     action: { kind: 'start', index: first },
     reason: `starting ${resourceId(input, first)} (${first + 1}/${local.resources.length}) on ${me}`,

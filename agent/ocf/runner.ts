@@ -24,7 +24,7 @@ export interface ActionRequest {
   node: string;
   set: string;
   fencingToken: number | null;
-  /** Aborting ends the action's process group (TERM, then KILL): the outcome is `aborted`. */
+  /** Aborting kills the action's process group at once (SIGKILL): the outcome is `aborted`. */
   signal?: AbortSignal;
   /** Told the PID (= process group) as soon as the agent runs. */
   onSpawn?: (pid: number) => void;
@@ -182,10 +182,13 @@ export function runExecutable(file: string, args: string[], env: Record<string, 
       timedOut = true;
       endGroup();
     }, timeoutMs);
+    // An abort is a self-fence: no grace for the agent to clean up (a TERM it ignores would
+    // outlast a short takeover grace; found by the simulator, BUG-12).
     const onAbort = (): void => {
       if (timedOut || aborted !== undefined) return;
       aborted = String(opts.signal?.reason ?? 'aborted');
-      endGroup();
+      clearTimeout(termTimer);
+      killGroup('SIGKILL');
     };
     if (opts.signal?.aborted) queueMicrotask(onAbort);
     else opts.signal?.addEventListener('abort', onAbort, { once: true });

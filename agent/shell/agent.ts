@@ -301,6 +301,9 @@ export class HostAgent {
     this.log.error({ leaseId: keeper.leaseId, reason }, 'lease lost');
     this.keeper = undefined;
     this.kick(); // with no lease, every set stops
+    // A registration loop already granting a new lease (its lease died meanwhile) must not be
+    // doubled: two keepers, one of them unreferenced, would keep a lease alive forever (simulator).
+    if (this.granting) return;
     void this.establishLease(Math.max(1, keeper.grantedTtlSec), false).then(() => this.kick());
   }
 
@@ -441,8 +444,9 @@ export class HostAgent {
 
   /**
    * The lease fell into doubt: a start or monitor in flight would hold up the self-fence stops for
-   * up to its timeout, past what the takeover grace covers (found by the simulator, BUG-3). End
-   * them now (their process groups get TERM, then KILL); the resources are then stopped.
+   * up to its timeout, past what the takeover grace covers (found by the simulator, BUG-3). Kill
+   * their process groups now — SIGKILL at once: a TERM ignored for 2 s is not covered by a grace
+   * shorter than that (BUG-12) — and the resources are then stopped.
    */
   private abortStartsAndMonitors(): void {
     for (const [name, rt] of this.sets) {
@@ -782,7 +786,8 @@ export class HostAgent {
     // An owner that restarted before starting anything (e.g. waiting for a fence) takes the gate up
     // again from the holder record: the fence is still needed, the grace is counted afresh.
     const holder = this.view?.holders.get(name);
-    if (iOwn && highestActive(local) < 0 && holder?.node === this.node && holder.unsettled.length > 0) {
+    // Whatever the probe found (an unknown resource too: found by the simulator, BUG-11).
+    if (iOwn && holder?.node === this.node && holder.unsettled.length > 0) {
       const config = this.view?.config;
       rt.local = { ...rt.local, token: owner.token, unsettled: holder.unsettled, graceUntilMs: now + takeoverGraceMs(rt.spec, config?.timing.fenceMargin ?? 1000) };
     }

@@ -3,8 +3,8 @@
 // after the new agent probed and found nothing — a running copy no agent knows about (found by the
 // simulator, BUG-5). So each start's process group is recorded under dataDir/run/inflight/ while it
 // runs, and a starting agent kills the groups its previous life left, before it probes anything.
-// A group is killed only if its leader is the very process recorded (same PID and kernel start
-// time), so a reused PID is never hit.
+// A group is killed only if its leader is the very process recorded (same boot, same PID and
+// kernel start time), so a reused PID — after a reboot too — is never hit.
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from './log.js';
@@ -29,6 +29,11 @@ async function startTicks(pid: number): Promise<string | null> {
   }
 }
 
+/** This boot's id (start times and PIDs only mean something within one boot). */
+async function bootId(): Promise<string> {
+  return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim();
+}
+
 /** Records a start's process group; returns the record's path (null if it could not be written). */
 export async function recordInflight(runDir: string, pid: number, what: Record<string, unknown>): Promise<string | null> {
   const ticks = await startTicks(pid);
@@ -36,7 +41,7 @@ export async function recordInflight(runDir: string, pid: number, what: Record<s
   const path = join(dirOf(runDir), `${pid}.json`);
   try {
     await mkdir(dirOf(runDir), { recursive: true, mode: 0o750 });
-    await writeFile(path, JSON.stringify({ pid, ticks, ...what }) + '\n', { mode: 0o640 });
+    await writeFile(path, JSON.stringify({ pid, ticks, boot: await bootId(), ...what }) + '\n', { mode: 0o640 });
     return path;
   } catch {
     return null;
@@ -55,12 +60,13 @@ export async function killLeftoverStarts(runDir: string, log: Logger): Promise<v
   } catch {
     return;
   }
+  const boot = await bootId();
   for (const name of names.filter((n) => n.endsWith('.json'))) {
     const path = join(dirOf(runDir), name);
     try {
-      const rec = JSON.parse(await readFile(path, 'utf8')) as { pid?: number; ticks?: string; set?: string; resource?: string };
+      const rec = JSON.parse(await readFile(path, 'utf8')) as { pid?: number; ticks?: string; boot?: string; set?: string; resource?: string };
       const pid = Number(rec.pid);
-      if (Number.isInteger(pid) && pid > 1 && rec.ticks !== undefined && (await startTicks(pid)) === rec.ticks) {
+      if (Number.isInteger(pid) && pid > 1 && rec.ticks !== undefined && rec.boot === boot && (await startTicks(pid)) === rec.ticks) {
         log.warn({ pid, set: rec.set, resource: rec.resource }, 'killing a start left running by the previous agent');
         try {
           process.kill(-pid, 'SIGKILL');

@@ -161,3 +161,18 @@ test('an action aborted for a self-fence leaves the resource unknown: no move, n
   assert.deepEqual(monitored.failureTimesMs, []);
   assert.equal(monitored.moveAway, null);
 });
+
+test('the takeover gate guards every start, also of a later resource while earlier ones run (BUG-11)', () => {
+  const ownedByB = view(owned('b', 60));
+  // After an agent restart mid-takeover the probe found the first resource running.
+  const partly = local([R, S, S], { token: 60, unsettled: [{ node: 'a', afterRevision: 40 }], graceUntilMs: 12_000 });
+  const d = decideSet(input('b', ownedByB, partly, cfg));
+  assert.equal(d.action.kind, 'none');
+  assert.equal(d.state, 'blocked');
+  assert.deepEqual(d.awaitsFence, ['a']);
+  const noFence = config(QM_YAML.replace('prefer: [a, b, c]', 'prefer: [a, b, c]\n    requireFencing: false'));
+  assert.deepEqual(decideSet(input('b', ownedByB, partly, noFence)).action, { kind: 'wait', untilMs: 12_000 }, 'or waits the grace');
+  // Stopping is never gated: an unknown resource with a running one after it is stopped first.
+  const unknownFirst = local(['unknown', R, S], { token: 60, unsettled: [{ node: 'a', afterRevision: 40 }] });
+  assert.deepEqual(decideSet(input('b', ownedByB, unknownFirst, cfg)).action, { kind: 'stop', index: 1 });
+});
