@@ -8,6 +8,7 @@ import type { Scheduler } from './scheduler.js';
 import type { SimEtcd } from './sim-etcd.js';
 import type { SimNet } from './sim-net.js';
 import type { FaultRates, RunRequest } from './sim-runner.js';
+import type { Fix } from './reverts.js';
 
 export type DecideFn = (input: DecideInput) => SetDecision;
 
@@ -32,4 +33,6 @@ export interface SimEnv {
   readonly tracing: boolean;
   /** A problem that is not a safety violation (e.g. a retry loop that can never succeed). */
   finding(text: string): void;
+  /** Whether this run has switched the fix of a found bug off again (reverts.ts). */
+  reverted(fix: Fix): boolean;
 }
