@@ -196,6 +196,9 @@ export class AgentProc {
   /** agent.ts onLeaseLost(): with no lease every set stops; a new lease is established. */
   private onLeaseLost(keeper: SimKeeper, reason: string): void {
     if (keeper !== this.keeper) return;
+    // agent.ts sets this.keeper before its registration loop, which also re-establishes on a dead
+    // lease: both would run establishLease, and one of the two new leases is kept alive forever.
+    if (this.granting) this.env.finding(`${this.me}: lease ${keeper.leaseId} lost during its registration: onLeaseLost and the registration loop both establish a new lease`);
     this.env.trace(this.me, `lease ${keeper.leaseId} lost: ${reason}`);
     this.keeper = undefined;
     this.kick();
@@ -496,6 +499,8 @@ export class AgentProc {
         rt.local = { ...rt.local, token: owner.token, unsettled: holder.unsettled, graceUntilMs: now + this.graceMs(rt.spec, this.view?.config?.timing.fenceMargin ?? 1000) };
       }
       this.env.trace(this.me, `probed ${name}: [${rt.local.resources.join(',')}]${owner ? ' (adopted)' : ''}`);
+      // Adopted: from now on this agent self-fences the copies its crashed predecessor left.
+      if (owner) this.host.adopted(name);
       done();
     };
     step(0, rt.local);

@@ -139,9 +139,21 @@ export class SimHost implements KeeperHost {
     for (const task of held) this.env.sched.after(0, task);
   }
 
-  /** The lease `leaseId` was renewed: copies orphaned under it were never at risk. */
+  /**
+   * The lease `leaseId` was renewed: copies frozen under it were never at risk (the thawed agent
+   * knows them and self-fences if it must).
+   */
   leaseRenewed(leaseId: string): void {
-    for (const list of this.truth.values()) for (const t of list) if (t.orphan && t.orphan.leaseId === leaseId && t.orphan.reason !== 'stop failed') t.orphan = null;
+    for (const list of this.truth.values()) for (const t of list) if (t.orphan && t.orphan.leaseId === leaseId && t.orphan.reason === 'host frozen') t.orphan = null;
+  }
+
+  /**
+   * A new agent incarnation probed `set` and adopted it (it still owns it): from now on it knows
+   * the copies a crashed one left and self-fences them. Before that (even with the lease resumed)
+   * nobody can; and copies it found as a non-owner stay orphans of the crash until it stopped them.
+   */
+  adopted(set: string): void {
+    for (const t of this.truth.get(set)!) if (t.orphan?.reason === 'agent crashed') t.orphan = null;
   }
 
   /** Copies nobody looks after now; renewing `leaseId` later shows their agent was back in time. */
