@@ -10,7 +10,7 @@ import { monitorIntervalMs, monitorTimeoutMs, startTimeoutMs, stopTimeoutMs, tak
 import { highestActive } from '../../agent/core/decide.js';
 import { afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, type ActionOutcome } from '../../agent/core/results.js';
 import { emptyLocalSet, type ClusterView, type LocalSet, type SetDecision, type Unsettled } from '../../agent/core/types.js';
-import { ViewBuilder, type KvEntry } from '../../agent/etcd/view.js';
+import type { ViewBuilder, KvEntry } from '../../agent/etcd/view.js';
 import type { Op, TxnRequest, TxnResult } from './sim-etcd.js';
 import type { SimEnv } from './sim-env.js';
 import type { ActionHandle, SimHost } from './sim-host.js';
@@ -65,7 +65,7 @@ export class AgentProc {
     private readonly epoch: number,
     private readonly env: SimEnv,
   ) {
-    this.viewBuilder = new ViewBuilder(env.keys.prefix);
+    this.viewBuilder = env.viewBuilder;
   }
 
   get me(): string {
@@ -104,7 +104,7 @@ export class AgentProc {
     this.env.net.call(this.host, this.epoch, () => this.env.etcd.get(key), (r) => {
       if (!r.ok) return this.later(500, () => this.configuredTtlSec(done));
       if (!r.value) return done(DEFAULT_LEASE_TTL_SEC);
-      const built = new ViewBuilder(this.env.keys.prefix).build(new Map([[key, r.value]]), 0);
+      const built = this.viewBuilder.build(new Map([[key, r.value]]), 0);
       done(Math.round((built.view.config?.timing.leaseTtl ?? DEFAULT_LEASE_TTL_SEC * 1000) / 1000));
     });
   }
@@ -240,7 +240,7 @@ export class AgentProc {
   }
 
   private onViewChanged(): void {
-    this.view = this.viewBuilder.build(this.mirror, this.watchRevision).view;
+    this.view = this.env.viewAt(this.watchRevision, () => this.viewBuilder.build(this.mirror, this.watchRevision).view);
     this.kick();
   }
 

@@ -8,6 +8,7 @@ import { placeSet } from '../../agent/core/placement.js';
 import { setRequiresFencing, type ClusterConfig } from '../../agent/config/cluster-schema.js';
 import { Keys } from '../../agent/etcd/keys.js';
 import { ViewBuilder } from '../../agent/etcd/view.js';
+import type { ClusterView } from '../../agent/core/types.js';
 import { Checker, type Violation } from './checker.js';
 
 export const HINT_STUCK_START = 'BUG-9 establishLease retries putNode forever when the lease died meanwhile: an agent starting then never opens its watch';
@@ -124,6 +125,19 @@ export class World implements SimEnv {
 
   trace(host: string, msg: string): void {
     if (this.tracing) this.traceLines.push(`${(this.sched.nowMs / 1000).toFixed(3).padStart(8)}s ${host.padEnd(7)} ${msg}`);
+  }
+
+  private readonly views = new Map<number, ClusterView>();
+
+  viewAt(revision: number, build: () => ClusterView): ClusterView {
+    let view = this.views.get(revision);
+    if (!view) {
+      view = build();
+      this.views.set(revision, view);
+      // Lagging watches ask for recent revisions only; keep the last few dozen.
+      if (this.views.size > 64) this.views.delete(this.views.keys().next().value!);
+    }
+    return view;
   }
 
   reverted(fix: Fix): boolean {
@@ -364,7 +378,7 @@ export class World implements SimEnv {
     return rt ? `${node}: ${rt.lastReason}` : `${node}: no agent`;
   }
 
-  private viewBuilder = new ViewBuilder(this.keys.prefix);
+  readonly viewBuilder = new ViewBuilder(this.keys.prefix);
   serverView() {
     return this.viewBuilder.build(this.etcd.kv, this.etcd.revision).view;
   }
