@@ -9,12 +9,21 @@
 //                    fencing: counted as "expected", not as a violation.
 //   token            every start carries the current fencing token: the owner key exists, names
 //                    the starting host, has that create revision and a live lease.
-//   takeover gate    after an unplanned takeover (old holder never released) a start waits for a
-//                    fence of the old holder recorded after its acquisition (requireFencing), else
-//                    for the old owner's lease expiry on the server plus the takeover grace.
+//   takeover gate    a host whose owner key of a set died by lease expiry is *unsettled* for that
+//                    set: it may still run it. A start of the set on any other host waits until
+//                    it is fenced (a fence recorded after it last started the set; required for
+//                    sets that require fencing) or, for the others, until its owner key's expiry
+//                    on the server plus the grace (sum of the stop timeouts minus fenceMargin: the
+//                    old owner stops its resources one after another from validUntil - fenceMargin).
+//                    It is settled by the first start that passes that gate, or when it acquires
+//                    the set again itself with nothing of it active (its own probe and stops).
+//                    This model is the checker's own, from the server and the ground truth; it
+//                    does not read the holder records the agents keep for the same purpose.
 //   txn-only         owner and status keys change only by transactions that compare the owner key
 //                    (or by lease expiry); never by a plain put.
-import { setRequiresFencing, takeoverGraceMs, type ClusterConfig } from '../../agent/config/cluster-schema.js';
+// Every violation fails the seed. A `hint` names the earlier bug whose pattern it matches, to help
+// the diagnosis only (see docs/simulation.md); it never excuses anything.
+import { setRequiresFencing, stopTimeoutMs, type ClusterConfig } from '../../agent/config/cluster-schema.js';
 import type { Keys } from '../../agent/etcd/keys.js';
 import type { KvEntry } from '../../agent/etcd/view.js';
 import type { CheckerPort } from './sim-env.js';
@@ -24,36 +33,26 @@ import { GHOST_START, type SimHost } from './sim-host.js';
 
 export interface Violation {
   rule: string;
-  /** Set when the violation is a known, reported bug of agent/ (see docs/simulation.md). */
-  known?: string;
+  /** The earlier bug this violation looks like (diagnosis only; see docs/simulation.md). */
+  hint?: string;
   atMs: number;
   text: string;
 }
 
-interface Acquisition {
-  node: string;
-  /** The acquiring host's agent incarnation when the acquisition committed. */
-  agentEpoch: number;
-  atMs: number;
-  prevHolder: { node: string; released: boolean; modRevision: number } | null;
-  /** Server time the previous owner key died by lease expiry (null: released, or never owned). */
-  prevOwnerExpiredAtMs: number | null;
-  /** A gate handed down through a release by an owner that never started (BUG-4). */
-  inherited?: Acquisition;
-  inheritedVia?: string;
-  started?: boolean;
+/** A host that may still run a set: it lost the set by lease expiry and is not yet known to be done. */
+interface UnsettledHost {
+  /** A fence recorded after this revision settles it (its last acquisition or start of the set). */
+  afterRevision: number;
+  /** Server time its owner key died by lease expiry. */
+  expiredAtMs: number;
 }
 
 const STATE_CHAR = { stopped: '.', starting: '^', running: 'R', stopping: 'v' } as const;
 
-export const KNOWN_GATE_LOST = 'BUG-1 takeover gate (fenceOf/grace) lost when the agent restarts';
-export const KNOWN_IN_FLIGHT = 'BUG-3 a start/monitor in flight delays self-fencing by up to its timeout, beyond the takeover grace';
-export const KNOWN_HANDOFF = 'BUG-4 a release before the takeover gate passed hands over a clean holder: the next owner skips fence and grace';
-export const KNOWN_GHOST = 'BUG-5 a start in flight when the agent dies finishes after the restarted agent probed: a copy no agent knows about';
-export const KNOWN_STALE_FENCE = 'BUG-7 a fenced host that reboots within the TTL resumes its lease and ownership; its old fence record then satisfies the next takeover';
-export const KNOWN_GRACE_SUM = 'BUG-8 the takeover grace uses the LONGEST stop timeout, but the old owner stops resources one after another: up to the SUM';
-export const KNOWN_SELF = 'BUG-10 a dirty owner that loses its lease before its gate passed re-acquires as "its own earlier run" (clean): fence and grace are skipped';
-export const KNOWN_MAINTENANCE = 'BUG-2 maintenance overrides self-fencing of an owner that lost its lease';
+export const HINT_IN_FLIGHT = 'BUG-3 a start/monitor in flight delays self-fencing beyond the takeover grace';
+export const HINT_GHOST = 'BUG-5 an action of a dead agent finished after the restarted agent probed: a copy no agent knows about';
+export const HINT_STALE_FENCE = 'BUG-7 a copy started after the host\'s last fence: an old fence record covered a new life';
+export const HINT_MAINTENANCE = 'BUG-2 maintenance overrides self-fencing of an owner that lost its lease';
 
 export interface CheckerWorld {
   readonly hosts: readonly SimHost[];
@@ -70,12 +69,14 @@ export class Checker implements CheckerPort, EtcdObserver {
   readonly expected: Violation[] = [];
   startsChecked = 0;
   private dirty = false;
-  private readonly acquisitions = new Map<string, Acquisition>();
-  private readonly ownerExpiredAtMs = new Map<string, number>();
+  /** set -> host -> why it may still run the set (see the takeover gate above). */
+  private readonly unsettled = new Map<string, Map<string, UnsettledHost>>();
+  /** set -> the owner's node and token, as last written (the expiry notice carries only keys). */
+  private readonly owners = new Map<string, { node: string; token: number }>();
+  /** "set/host" -> etcd revision when that host last started a resource of the set. */
+  private readonly lastStartRevision = new Map<string, number>();
   private readonly overlapping = new Set<string>();
-  /** set/host copies started through a known bug: overlaps with them carry the same tag. */
-  private readonly knownCopies = new Map<string, string>();
-  private readonly lastDirty = new Map<string, Acquisition>();
+  /** True time of each host's last fence record. */
   private readonly fenceTimes = new Map<string, number>();
 
   constructor(private readonly w: CheckerWorld) {}
@@ -84,22 +85,29 @@ export class Checker implements CheckerPort, EtcdObserver {
     this.dirty = true;
   }
 
-  private fail(rule: string, text: string, known?: string): void {
-    this.violations.push({ rule, atMs: this.w.now(), text, known });
-    this.w.trace('checker', `VIOLATION ${rule}${known ? ` (known bug: ${known})` : ''}: ${text}`);
+  private fail(rule: string, text: string, hint?: string): void {
+    this.violations.push({ rule, atMs: this.w.now(), text, hint });
+    this.w.trace('checker', `VIOLATION ${rule}${hint ? ` (looks like ${hint.split(' ')[0]})` : ''}: ${text}`);
   }
 
-  /** Old holders that a set requiring fencing waits for (the fence daemon's work list). */
+  private unsettledOf(set: string): Map<string, UnsettledHost> {
+    let m = this.unsettled.get(set);
+    if (!m) this.unsettled.set(set, (m = new Map()));
+    return m;
+  }
+
+  private fencedAfter(node: string, revision: number): boolean {
+    const fence = this.w.etcd.get(this.w.keys.fence(node));
+    return fence !== undefined && fence.modRevision > revision;
+  }
+
+  /** Unsettled hosts that the current owner of a set requiring fencing waits for (the fence daemon's work list). */
   pendingFences(): string[] {
     const out = new Set<string>();
-    for (const [key, acq] of this.acquisitions) {
-      const set = key.slice(0, key.lastIndexOf(':'));
-      const token = Number(key.slice(key.lastIndexOf(':') + 1));
-      const owner = this.w.etcd.get(this.w.keys.owner(set));
-      if (!owner || owner.createRevision !== token || !acq.prevHolder || acq.prevHolder.released || acq.prevHolder.node === acq.node) continue;
-      if (!setRequiresFencing(this.w.config.serviceSets[set])) continue;
-      const fence = this.w.etcd.get(this.w.keys.fence(acq.prevHolder.node));
-      if (!fence || fence.modRevision <= acq.prevHolder.modRevision) out.add(acq.prevHolder.node);
+    for (const [set, hosts] of this.unsettled) {
+      const owner = this.owners.get(set);
+      if (!owner || !this.w.etcd.get(this.w.keys.owner(set)) || !setRequiresFencing(this.w.config.serviceSets[set])) continue;
+      for (const [node, u] of hosts) if (node !== owner.node && !this.fencedAfter(node, u.afterRevision)) out.add(node);
     }
     return [...out];
   }
@@ -115,54 +123,29 @@ export class Checker implements CheckerPort, EtcdObserver {
     for (const op of req.ops) {
       const ownerSet = this.setOf(op.key, 'owners');
       const statusSet = this.setOf(op.key, 'status');
-      if (ownerSet !== null) this.checkOwnerOp(ownerSet, op.kind, req, before, revision);
+      if (ownerSet !== null) this.checkOwnerOp(ownerSet, op, req, before, revision);
       if (statusSet !== null && !req.compares.some((c) => c.key === this.w.keys.owner(statusSet) && c.target === 'create' && c.value > 0)) {
         this.fail('txn-only', `status/${statusSet} written without comparing the fencing token`);
       }
     }
   }
 
-  private checkOwnerOp(set: string, kind: 'put' | 'delete', req: TxnRequest, before: (key: string) => KvEntry | undefined, revision: number): void {
+  private checkOwnerOp(set: string, op: TxnRequest['ops'][number], req: TxnRequest, before: (key: string) => KvEntry | undefined, revision: number): void {
     const key = this.w.keys.owner(set);
     const old = before(key);
-    if (kind === 'put') {
+    if (op.kind === 'put') {
       if (old || !req.compares.some((c) => c.key === key && c.target === 'create' && c.value === 0)) {
         this.fail('txn-only', `owners/${set} written without "no owner" compare`);
         return;
       }
-      const put = req.ops.find((o) => o.key === key && o.kind === 'put');
-      const node = put && put.kind === 'put' ? (JSON.parse(put.value) as { node: string }).node : '?';
-      const h = before(this.w.keys.holder(set));
-      const prev = h ? (JSON.parse(h.value) as { node: string; released?: boolean }) : null;
-      const acq: Acquisition = {
-        node,
-        agentEpoch: this.w.hosts.find((h) => h.name === node)?.agentEpoch ?? -1,
-        atMs: this.w.now(),
-        prevHolder: prev && h ? { node: prev.node, released: prev.released === true, modRevision: h.modRevision } : null,
-        prevOwnerExpiredAtMs: this.ownerExpiredAtMs.get(set) ?? null,
-      };
-      this.acquisitions.set(`${set}:${revision}`, acq);
-      this.ownerExpiredAtMs.delete(set);
-      this.chainGate(set, acq);
+      const node = (JSON.parse(op.value) as { node: string }).node;
+      this.owners.set(set, { node, token: revision });
+      // Acquiring with nothing of the set active on it: the host probed and stopped its own copies.
+      const h = this.w.hosts.find((x) => x.name === node);
+      if (h && !h.truth.get(set)!.some(isActive)) this.unsettledOf(set).delete(node);
     } else if (old && !req.compares.some((c) => c.key === key && c.target === 'create' && c.value === old.createRevision)) {
       this.fail('txn-only', `owners/${set} deleted without comparing its token`);
     }
-  }
-
-  /** Remembers dirty takeovers; a clean one right after a dirty one that never started inherits its gate. */
-  private chainGate(set: string, acq: Acquisition): void {
-    const prev = acq.prevHolder;
-    if (prev && !prev.released && prev.node !== acq.node) {
-      this.lastDirty.set(set, acq);
-      return;
-    }
-    const last = this.lastDirty.get(set);
-    this.lastDirty.delete(set);
-    if (!last || last.started || !prev || prev.node !== last.node || !(prev.released || prev.node === acq.node)) return;
-    const gate = last.inherited ?? last;
-    acq.inherited = gate;
-    acq.inheritedVia = prev.released ? KNOWN_HANDOFF : KNOWN_SELF;
-    this.lastDirty.set(set, acq);
   }
 
   plainWrite(key: string): void {
@@ -175,7 +158,10 @@ export class Checker implements CheckerPort, EtcdObserver {
   leaseExpired(_leaseId: string, keys: string[]): void {
     for (const k of keys) {
       const set = this.setOf(k, 'owners');
-      if (set !== null) this.ownerExpiredAtMs.set(set, this.w.now());
+      const owner = set !== null ? this.owners.get(set) : undefined;
+      if (set === null || !owner) continue;
+      const started = this.lastStartRevision.get(`${set}/${owner.node}`) ?? 0;
+      this.unsettledOf(set).set(owner.node, { afterRevision: Math.max(owner.token, started), expiredAtMs: this.w.now() });
     }
   }
 
@@ -184,6 +170,7 @@ export class Checker implements CheckerPort, EtcdObserver {
   onStart(host: { name: string; agentEpoch: number }, req: RunRequest): void {
     this.startsChecked++;
     const etcd = this.w.etcd;
+    this.lastStartRevision.set(`${req.set}/${host.name}`, etcd.revision);
     const owner = etcd.get(this.w.keys.owner(req.set));
     const ownerNode = owner ? (JSON.parse(owner.value) as { node: string }).node : null;
     if (!owner || req.token === null || owner.createRevision !== req.token || ownerNode !== host.name || !etcd.leaseAlive(owner.lease)) {
@@ -191,37 +178,29 @@ export class Checker implements CheckerPort, EtcdObserver {
       this.fail('token', `${host.name} started ${req.set}#${req.index} with token ${req.token}; server says ${now}`);
       return;
     }
-    const acq = this.acquisitions.get(`${req.set}:${req.token}`);
-    if (acq) acq.started = true;
-    if (acq?.inherited) {
-      const via = acq.inheritedVia ?? KNOWN_HANDOFF;
-      if (this.checkTakeoverGate(host.name, req, acq.inherited, via)) this.knownCopies.set(`${req.set}/${host.name}`, via);
-      return;
+    const hosts = this.unsettledOf(req.set);
+    hosts.delete(host.name);
+    for (const [node, u] of [...hosts]) {
+      this.checkTakeoverGate(host.name, req, node, u);
+      hosts.delete(node); // settled: by this legitimate start, or reported once
     }
-    if (!acq?.prevHolder || acq.prevHolder.released || acq.prevHolder.node === host.name) return;
-    const known = acq.agentEpoch !== host.agentEpoch ? KNOWN_GATE_LOST : undefined;
-    if (this.checkTakeoverGate(host.name, req, acq, known) && known) this.knownCopies.set(`${req.set}/${host.name}`, known);
   }
 
-  /** Returns true when the start broke the gate. */
-  private checkTakeoverGate(me: string, req: RunRequest, acq: Acquisition, known: string | undefined): boolean {
+  private checkTakeoverGate(me: string, req: RunRequest, node: string, u: UnsettledHost): void {
     const spec = this.w.config.serviceSets[req.set];
-    const old = acq.prevHolder!;
-    const fence = this.w.etcd.get(`${this.w.keys.prefix}fences/${old.node}`);
-    const fenced = fence !== undefined && fence.modRevision > old.modRevision;
+    const fenced = this.fencedAfter(node, u.afterRevision);
     if (setRequiresFencing(spec)) {
-      if (!fenced) this.fail('takeover-gate', `${me} started ${req.set}#${req.index} (token ${req.token}) without a fence of ${old.node} recorded after rev ${old.modRevision}`, known);
-      return !fenced;
+      if (!fenced) this.fail('takeover-gate', `${me} started ${req.set}#${req.index} (token ${req.token}) without a fence of ${node} recorded after rev ${u.afterRevision}`);
+      return;
     }
-    if (fenced) return false;
-    const graceMs = takeoverGraceMs(spec, this.w.config.timing.fenceMargin);
-    const expiredAt = acq.prevOwnerExpiredAtMs ?? acq.atMs;
-    const earliest = expiredAt + graceMs * (1 - 2 * this.w.driftMax) - 1;
+    if (fenced) return;
+    // The checker's own grace (not the agent's function): the old owner starts stopping at
+    // validUntil - fenceMargin at the latest and stops one resource after another.
+    const graceMs = Math.max(0, spec.resources.reduce((t, r) => t + stopTimeoutMs(r), 0) - this.w.config.timing.fenceMargin);
+    const earliest = u.expiredAtMs + graceMs * (1 - 2 * this.w.driftMax) - 1;
     if (this.w.now() < earliest) {
-      this.fail('takeover-gate', `${me} started ${req.set}#${req.index} ${Math.round(earliest - this.w.now())}ms before the old owner's expiry + grace (${graceMs}ms)`, known);
-      return true;
+      this.fail('takeover-gate', `${me} started ${req.set}#${req.index} ${Math.round(earliest - this.w.now())}ms before ${node}'s expiry + grace (${graceMs}ms)`);
     }
-    return false;
   }
 
   // ---- single run ------------------------------------------------------------------------------
@@ -232,7 +211,6 @@ export class Checker implements CheckerPort, EtcdObserver {
     for (const [set, spec] of Object.entries(this.w.config.serviceSets)) {
       if (spec.mode !== 'singleton') continue;
       const holders = this.w.hosts.filter((h) => h.truth.get(set)!.some(isActive));
-      for (const h of this.w.hosts) if (!h.truth.get(set)!.some(isActive)) this.knownCopies.delete(`${set}/${h.name}`);
       if (holders.length <= 1) {
         this.overlapping.delete(set);
         continue;
@@ -248,35 +226,37 @@ export class Checker implements CheckerPort, EtcdObserver {
     const owner = this.w.etcd.get(this.w.keys.owner(set));
     const ownerNode = owner ? (JSON.parse(owner.value) as { node: string }).node : null;
     const stale = holders.filter((h) => h.name !== ownerNode);
-    const current = holders.length > stale.length ? [ownerNode] : [];
     const fencing = setRequiresFencing(this.w.config.serviceSets[set]);
-    const excuses = stale.map((h) => h.truth.get(set)!.find((t) => isActive(t) && t.orphan)?.orphan?.reason ?? null);
+    // A copy that finished starting after a newer agent had started is no excuse: nothing may
+    // outlive its agent's restart (BUG-5).
+    const excuses = stale.map((h) => h.truth.get(set)!.find((t) => isActive(t) && t.orphan && t.orphan.reason !== GHOST_START)?.orphan?.reason ?? null);
     const names = holders.map((h) => `${h.name}[${h.truth.get(set)!.map((t) => STATE_CHAR[t.state]).join('')}]`).join(' ');
-    const text = `${set} active on ${names}; owner ${ownerNode ?? 'none'}${current.length ? '' : ' (not among them)'}`;
-    if (!fencing && excuses.every((e) => e !== null) && (stale.length < holders.length || stale.length === holders.length)) {
+    const text = `${set} active on ${names}; owner ${ownerNode ?? 'none'}${holders.length > stale.length ? '' : ' (not among them)'}`;
+    if (!fencing && excuses.every((e) => e !== null)) {
       this.expected.push({ rule: 'expected: no fencing', atMs: this.w.now(), text: `${text}; stale copy ${excuses.join(', ')}` });
       this.w.trace('checker', `expected overlap (no fencing): ${text}; stale copy ${excuses.join(', ')}`);
       return;
     }
-    const maintenance = stale.some((h) => {
-      const view = h.agent?.view;
-      return view !== undefined && (view.maintenance.cluster || view.maintenance.sets.has(set)) && !h.agent?.keeper?.isValid(0);
-    });
-    const inFlight = stale.some((h) => {
-      const acting = h.agent?.sets.get(set)?.acting;
-      return acting === 'start' || acting === 'monitor' || h.agent?.sets.get(set)?.lateSelfFence === true;
-    });
-    const copyKnown = holders.map((h) => this.knownCopies.get(`${set}/${h.name}`)).find((k) => k !== undefined);
-    const ghost = excuses.includes(GHOST_START);
+    this.fail('single-run', `${text}${excuses.some((e) => e) ? `; stale copy ${excuses.join(', ')}` : ''}`, this.hintFor(set, stale, fencing));
+  }
+
+  /** Which earlier bug an overlap looks like, from what the stale hosts are doing. */
+  private hintFor(set: string, stale: SimHost[], fencing: boolean): string | undefined {
+    if (stale.some((h) => h.truth.get(set)!.some((t) => isActive(t) && t.orphan?.reason === GHOST_START))) return HINT_GHOST;
     const staleFence = fencing && stale.some((h) => {
       const fence = this.fenceTimes.get(h.name);
       return fence !== undefined && h.truth.get(set)!.some((t) => isActive(t) && (t.startedAtMs ?? 0) > fence);
     });
-    const acq = owner ? this.acquisitions.get(`${set}:${owner.createRevision}`) : undefined;
-    const spec = this.w.config.serviceSets[set];
-    const sumStopMs = spec.resources.reduce((t, r) => t + (r.stop.timeout ?? 20_000), 0);
-    const graceSum = !fencing && acq?.prevOwnerExpiredAtMs != null && this.w.now() < acq.prevOwnerExpiredAtMs + sumStopMs - this.w.config.timing.fenceMargin;
-    const known = copyKnown ?? (graceSum ? KNOWN_GRACE_SUM : staleFence ? KNOWN_STALE_FENCE : ghost ? KNOWN_GHOST : maintenance ? KNOWN_MAINTENANCE : inFlight ? KNOWN_IN_FLIGHT : undefined);
-    this.fail('single-run', `${text}${excuses.some((e) => e) ? `; stale copy ${excuses.join(', ')}` : ''}`, known);
+    if (staleFence) return HINT_STALE_FENCE;
+    const maintenance = stale.some((h) => {
+      const view = h.agent?.view;
+      return view !== undefined && (view.maintenance.cluster || view.maintenance.sets.has(set)) && !h.agent?.keeper?.isValid(0);
+    });
+    if (maintenance) return HINT_MAINTENANCE;
+    const inFlight = stale.some((h) => {
+      const rt = h.agent?.sets.get(set);
+      return rt?.acting?.action === 'start' || rt?.acting?.action === 'monitor' || rt?.lateSelfFence === true;
+    });
+    return inFlight ? HINT_IN_FLIGHT : undefined;
   }
 }

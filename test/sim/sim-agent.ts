@@ -4,14 +4,16 @@
 // `awaitRevision` so no decision is taken on a view older than our own write, the lease from the
 // keeper model passed in as validUntilMs, and the lease re-checked right before a start or acquire.
 // Callbacks replace async/await so that the whole world runs on one synchronous event loop.
+// Every rule that fixed a bug the simulator found names the agent.ts function it copies; each can be
+// switched off (env.reverted, see reverts.ts) to show that its named scenario test still bites.
 import { monitorIntervalMs, monitorTimeoutMs, startTimeoutMs, stopTimeoutMs, takeoverGraceMs, type ClusterConfig, type ServiceSetConfig } from '../../agent/config/cluster-schema.js';
 import { highestActive } from '../../agent/core/decide.js';
 import { afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, type ActionOutcome } from '../../agent/core/results.js';
 import { emptyLocalSet, type ClusterView, type LocalSet, type SetDecision, type Unsettled } from '../../agent/core/types.js';
-import { ViewBuilder, type KvEntry } from '../../agent/etcd/view.js';
+import type { ViewBuilder, KvEntry } from '../../agent/etcd/view.js';
 import type { Op, TxnRequest, TxnResult } from './sim-etcd.js';
 import type { SimEnv } from './sim-env.js';
-import type { SimHost } from './sim-host.js';
+import type { ActionHandle, SimHost } from './sim-host.js';
 import { SimKeeper } from './sim-keeper.js';
 import type { OcfAction } from './sim-runner.js';
 
@@ -30,8 +32,8 @@ interface SetRuntime {
   sinceWallMs: number;
   statusJson: string;
   nextMonitorMs: number[];
-  /** The OCF action in flight (for the checker's diagnosis only). */
-  acting: OcfAction | null;
+  /** The OCF action in flight: aborted when the lease falls into doubt (start, monitor). */
+  acting: { action: OcfAction; handle: ActionHandle; aborted: boolean; finish: (o: ActionOutcome) => void } | null;
   /** A start/monitor ended after the self-fence point: the self-fence began late (BUG-3 diagnosis). */
   lateSelfFence: boolean;
 }
@@ -47,7 +49,15 @@ export class AgentProc {
   watchCursor = 0;
   watching = false;
   private kickPending = false;
+  private kickAll = false;
+  private readonly kickSets = new Set<string>();
   private wakeGen = 0;
+  /** The pending wake-up's time on the host's monotonic clock (agent.ts wakeAtMs), or null. */
+  private wakeAtMs: number | null = null;
+  /** Whether the lease was valid at the last reconciliation (agent.ts leaseOkAtLastDecision). */
+  private leaseOkAtLastDecision = false;
+  /** The etcd revision at which this agent last registered its node key (agent.ts registeredRevision). */
+  registeredRevision = 0;
   private readonly viewBuilder: ViewBuilder;
 
   constructor(
@@ -55,15 +65,25 @@ export class AgentProc {
     private readonly epoch: number,
     private readonly env: SimEnv,
   ) {
-    this.viewBuilder = new ViewBuilder(env.keys.prefix);
+    this.viewBuilder = env.viewBuilder;
   }
 
   get me(): string {
     return this.host.name;
   }
 
+  /**
+   * agent.ts start(): the process groups an earlier incarnation left running are killed first
+   * (BUG-5 fix: none of its actions may finish after this agent probed), then TTL, lease,
+   * registration, watch, first reconciliation.
+   */
   start(): void {
-    this.configuredTtlSec((ttl) => this.establishLease(ttl, true, () => this.startWatch(() => this.kick())));
+    const begin = (): void => this.configuredTtlSec((ttl) => this.establishLease(ttl, true, () => this.startWatch(() => this.kick())));
+    if (this.env.reverted('BUG-5')) return begin();
+    const killed = this.host.killLeftovers(this.epoch);
+    if (killed > 0) this.env.trace(this.me, `killed ${killed} process group(s) left by the previous agent`);
+    // SIGKILLed groups are gone within a few ms; the agent waits until they are.
+    this.later(killed > 0 ? 5 : 0, begin);
   }
 
   // ---- etcd calls ------------------------------------------------------------------------------
@@ -84,56 +104,101 @@ export class AgentProc {
     this.env.net.call(this.host, this.epoch, () => this.env.etcd.get(key), (r) => {
       if (!r.ok) return this.later(500, () => this.configuredTtlSec(done));
       if (!r.value) return done(DEFAULT_LEASE_TTL_SEC);
-      const built = new ViewBuilder(this.env.keys.prefix).build(new Map([[key, r.value]]), 0);
+      const built = this.viewBuilder.build(new Map([[key, r.value]]), 0);
       done(Math.round((built.view.config?.timing.leaseTtl ?? DEFAULT_LEASE_TTL_SEC * 1000) / 1000));
     });
   }
 
   // ---- lease -----------------------------------------------------------------------------------
 
+  /** agent.ts establishLease(): resume the saved lease unless fenced since, else grant; then register. */
   private establishLease(ttlSec: number, tryResume: boolean, done: () => void): void {
     this.granting = true;
     const keeper: SimKeeper = new SimKeeper(this.host, this.epoch, this.env.net, this.env.etcd, ttlSec, {
       renewed: () => {
         this.host.leaseRenewed(keeper.leaseId);
-        this.scheduleWake();
+        this.onLeaseRenewed();
       },
       lost: (reason) => this.onLeaseLost(keeper, reason),
     });
     const saved = tryResume ? this.host.leaseFile : null;
     const withLease = (resumed: boolean): void => {
       this.keeper = keeper;
-      this.host.leaseFile = { leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec, node: this.me };
       this.env.trace(this.me, `lease ${keeper.leaseId} ${resumed ? 'resumed' : 'granted'}`);
-      this.putNode(keeper, 0, done);
+      this.register(keeper, ttlSec, done);
     };
     const grantLoop = (): void =>
       keeper.grant(ttlSec, (ok) => {
         if (ok) withLease(false);
         else this.later(500, grantLoop);
       });
-    if (saved && saved.node === this.me) keeper.resume(saved.leaseId, saved.ttlSec, saved.ttlSec * 1000, (alive) => (alive ? withLease(true) : grantLoop()));
-    else grantLoop();
+    const resumeUnlessFenced = (fencedSince: boolean): void => {
+      if (fencedSince) this.env.trace(this.me, `fenced since lease ${saved?.leaseId} was registered: not resuming it`);
+      if (saved && saved.node === this.me && !fencedSince) keeper.resume(saved.leaseId, saved.ttlSec, saved.ttlSec * 1000, (alive) => (alive ? withLease(true) : grantLoop()));
+      else grantLoop();
+    };
+    // BUG-7 fix (agent.ts fencedSince): a fence recorded after the saved lease's registration
+    // means this host was powered off since; its old lease must not carry the old ownership on.
+    if (saved && !this.env.reverted('BUG-7')) this.fencedSince(saved.registeredRevision ?? 0, resumeUnlessFenced);
+    else resumeUnlessFenced(false);
   }
 
-  /** agent.ts retries putNode until it commits; with a lease that has died meanwhile it never can. */
-  private putNode(keeper: SimKeeper, attempt: number, done: () => void): void {
-    const value = JSON.stringify({ startedAtWallMs: this.host.wallMs(), pid: 4242 });
-    this.env.net.call(this.host, this.epoch, () => this.env.etcd.put(this.env.keys.node(this.me), value, keeper.leaseId), (r) => {
-      if (r.ok) {
+  /** agent.ts fencedSince(): an unreadable fence record counts as fenced (a fresh lease is always safe). */
+  private fencedSince(revision: number, done: (fenced: boolean) => void): void {
+    const key = this.env.keys.fence(this.me);
+    this.env.net.call(this.host, this.epoch, () => this.env.etcd.get(key), (r) => done(!r.ok || (r.value !== undefined && r.value.modRevision > revision)));
+  }
+
+  /**
+   * The registration loop of agent.ts establishLease(): store.putNode (a transaction: node key on
+   * the lease, member key) every 250 ms until it commits, then the lease file is written. BUG-9 fix:
+   * when the lease has died meanwhile, release it and start over with a new one.
+   */
+  private register(keeper: SimKeeper, ttlSec: number, done: () => void, attempt = 0): void {
+    const k = this.env.keys;
+    const startedAtWallMs = this.host.wallMs();
+    const req: TxnRequest = {
+      compares: [],
+      ops: [
+        { kind: 'put', key: k.node(this.me), value: JSON.stringify({ startedAtWallMs, pid: 4242 }), lease: keeper.leaseId },
+        { kind: 'put', key: k.member(this.me), value: JSON.stringify({ lastJoinedWallMs: startedAtWallMs }) },
+      ],
+    };
+    this.txn(req, (out) => {
+      if (out.status === 'committed') {
+        this.registeredRevision = out.revision;
+        this.host.leaseFile = { leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec, node: this.me, registeredRevision: out.revision };
         this.granting = false;
         return done();
       }
-      if (attempt >= 40 && !this.env.etcd.leaseAlive(keeper.leaseId)) {
-        this.env.finding(`${this.me}: establishLease retries putNode forever with dead lease ${keeper.leaseId} (${r.error}); the loop never ends`);
-        return;
+      if (this.env.reverted('BUG-9')) {
+        if (attempt >= 40 && !this.env.etcd.leaseAlive(keeper.leaseId)) {
+          this.env.finding(`${this.me}: establishLease retries putNode forever with dead lease ${keeper.leaseId}; the loop never ends`);
+          return;
+        }
+      } else if (!keeper.isValid(0)) {
+        this.env.trace(this.me, `lease ${keeper.leaseId} died before registration; granting a new one`);
+        keeper.release();
+        this.granting = false;
+        return this.establishLease(ttlSec, false, done);
       }
-      this.later(250, () => this.putNode(keeper, attempt + 1, done));
+      this.later(250, () => this.register(keeper, ttlSec, done, attempt + 1));
     });
   }
 
+  /** agent.ts onLeaseRenewed() (BUG-6 fix): a renewal after a doubt re-decides; otherwise it only re-arms the wake. */
+  private onLeaseRenewed(): void {
+    if (this.env.reverted('BUG-6')) return this.scheduleWake();
+    if (!this.leaseOkAtLastDecision) this.kick();
+    else this.scheduleWake();
+  }
+
+  /** agent.ts onLeaseLost(): with no lease every set stops; a new lease is established. */
   private onLeaseLost(keeper: SimKeeper, reason: string): void {
     if (keeper !== this.keeper) return;
+    // agent.ts sets this.keeper before its registration loop, which also re-establishes on a dead
+    // lease: both would run establishLease, and one of the two new leases is kept alive forever.
+    if (this.granting) this.env.finding(`${this.me}: lease ${keeper.leaseId} lost during its registration: onLeaseLost and the registration loop both establish a new lease`);
     this.env.trace(this.me, `lease ${keeper.leaseId} lost: ${reason}`);
     this.keeper = undefined;
     this.kick();
@@ -175,43 +240,70 @@ export class AgentProc {
   }
 
   private onViewChanged(): void {
-    this.view = this.viewBuilder.build(this.mirror, this.watchRevision).view;
+    this.view = this.env.viewAt(this.watchRevision, () => this.viewBuilder.build(this.mirror, this.watchRevision).view);
     this.kick();
   }
 
   // ---- reconciliation --------------------------------------------------------------------------
 
-  kick(): void {
+  /** agent.ts kick(): once per event-loop turn; every set, or only `set` when just its action finished. */
+  kick(set?: string): void {
+    if (set === undefined) this.kickAll = true;
+    else this.kickSets.add(set);
     if (this.kickPending) return;
     this.kickPending = true;
     this.later(0, () => {
       this.kickPending = false;
-      this.reconcile();
+      const only = this.kickAll ? null : new Set(this.kickSets);
+      this.kickAll = false;
+      this.kickSets.clear();
+      this.reconcile(only);
     });
   }
 
   /** True time of the last reconciliation (the liveness diagnosis of BUG-6). */
   lastReconcileMs = 0;
 
-  private reconcile(): void {
+  /** agent.ts reconcile(). */
+  private reconcile(only: ReadonlySet<string> | null): void {
     this.lastReconcileMs = this.env.sched.nowMs;
     const view = this.view;
     if (!view) return;
     const config = view.config;
     if (config) this.syncSets(config);
+    const marginMs = config?.timing.fenceMargin ?? 1000;
+    this.leaseOkAtLastDecision = !this.granting && this.keeper !== undefined && this.keeper.isValid(marginMs);
+    if (!this.leaseOkAtLastDecision && !this.env.reverted('BUG-3')) this.abortInFlight();
     for (const [name, rt] of this.sets) {
+      if (only && !only.has(name)) continue;
       if (rt.busy || view.revision < rt.awaitRevision) continue;
       if (!config) continue;
       if (!rt.local.probed) {
-        this.runExclusive(rt, (done) => this.probeSet(name, rt, done));
+        this.runExclusive(name, rt, (done) => this.probeSet(name, rt, done));
         continue;
       }
       const decision = this.decide(name, rt, view, config);
       this.noteDecision(name, rt, decision, view);
       if (decision.action.kind === 'none' && decision.state === 'running') this.maybeMonitor(name, rt);
-      else if (decision.action.kind !== 'none' && decision.action.kind !== 'wait') this.runExclusive(rt, (done) => this.execute(name, rt, decision, view, config, done));
+      else if (decision.action.kind !== 'none' && decision.action.kind !== 'wait') this.runExclusive(name, rt, (done) => this.execute(name, rt, decision, view, config, done));
     }
     this.scheduleWake();
+  }
+
+  /**
+   * BUG-3 fix: the lease is in doubt, so every in-flight start or monitor (probes included) of
+   * every set is aborted at once (SIGKILL of its process group); its resource becomes unknown and the
+   * self-fence stops follow as soon as it is gone. A stop in flight runs on: it is the self-fence.
+   */
+  private abortInFlight(): void {
+    for (const rt of this.sets.values()) {
+      const acting = rt.acting;
+      if (!acting || acting.aborted || acting.action === 'stop') continue;
+      acting.aborted = true;
+      this.env.trace(this.me, `lease in doubt: aborting ${acting.action} of ${rt.spec.resources[acting.handle.req.index].id}`);
+      // BUG-12 (PROPOSED, see sim-host.ts abortAction): SIGKILL at once, not SIGTERM then SIGKILL.
+      this.host.abortAction(acting.handle, this.env.reverted('BUG-12') ? 'term-then-kill' : 'kill', (outcome) => acting.finish(outcome));
+    }
   }
 
   private decide(name: string, rt: SetRuntime, view: ClusterView, config: ClusterConfig): SetDecision {
@@ -247,11 +339,12 @@ export class AgentProc {
     }
   }
 
-  private runExclusive(rt: SetRuntime, work: (done: () => void) => void): void {
+  /** agent.ts runExclusive(): one action at a time per set; when it ends, that set is reconciled. */
+  private runExclusive(name: string, rt: SetRuntime, work: (done: () => void) => void): void {
     rt.busy = true;
     work(() => {
       rt.busy = false;
-      this.kick();
+      this.kick(name);
     });
   }
 
@@ -315,7 +408,7 @@ export class AgentProc {
       // On an unknown outcome the transaction may have committed: arm the grace and fence gate anyway.
       rt.local = afterAcquire(rt.local, out.status === 'committed' ? out.revision : 0, {
         unsettled: action.unsettled,
-        graceMs: takeoverGraceMs(rt.spec, config.timing.fenceMargin),
+        graceMs: this.graceMs(rt.spec, config.timing.fenceMargin),
         nowMs: this.host.monotonicMs(),
       });
       if (out.status === 'committed') rt.awaitRevision = out.revision;
@@ -325,7 +418,9 @@ export class AgentProc {
 
   private release(name: string, rt: SetRuntime, token: number, action: { handoffTo?: string; ban?: { untilWallMs: number; reason: string }; failed?: string }, reason: string, done: () => void): void {
     const k = this.env.keys;
-    const holder = { node: this.me, released: true, unsettled: rt.local.unsettled, handoffTo: action.handoffTo, failed: action.failed, reason, atWallMs: this.host.wallMs() };
+    // BUG-4 fix (agent.ts execute 'release'): hosts not yet settled stay on record for the next owner.
+    const unsettled = this.env.reverted('BUG-4') ? [] : rt.local.unsettled;
+    const holder = { node: this.me, released: true, unsettled, handoffTo: action.handoffTo, failed: action.failed, reason, atWallMs: this.host.wallMs() };
     const ops: Op[] = [
       { kind: 'delete', key: k.owner(name) },
       { kind: 'put', key: k.holder(name), value: JSON.stringify(holder) },
@@ -342,27 +437,33 @@ export class AgentProc {
     });
   }
 
-  private act(name: string, rt: SetRuntime, index: number, action: OcfAction, timeoutMs: number, token: number | null, done: (o: ActionOutcome) => void): void {
-    rt.acting = action;
-    this.host.runAction(this.epoch, { set: name, index, action, timeoutMs, token }, (outcome) => {
+  /** agent.ts act(): one OCF action; `done` learns whether it was aborted by the BUG-3 rule. */
+  private act(name: string, rt: SetRuntime, index: number, action: OcfAction, timeoutMs: number, token: number | null, done: (o: ActionOutcome, aborted: boolean) => void): void {
+    let finished = false;
+    const finish = (outcome: ActionOutcome): void => {
+      if (finished) return;
+      finished = true;
+      const aborted = rt.acting?.aborted === true;
       rt.acting = null;
       const margin = this.view?.config?.timing.fenceMargin ?? 1000;
       if (action !== 'stop' && this.keeper && this.host.monotonicMs() >= this.keeper.validUntilMs - margin) rt.lateSelfFence = true;
       if (action === 'stop' && outcome.status === 'exited' && index === 0) rt.lateSelfFence = false;
-      if (action !== 'monitor' || outcome.status !== 'exited' || (outcome.rc !== 0 && outcome.rc !== 7)) {
-        const what = outcome.status === 'exited' ? `rc=${outcome.rc}` : outcome.status;
+      if (aborted || action !== 'monitor' || outcome.status !== 'exited' || (outcome.rc !== 0 && outcome.rc !== 7)) {
+        const what = aborted ? 'aborted' : outcome.status === 'exited' ? `rc=${outcome.rc}` : outcome.status;
         this.env.trace(this.me, `${action} ${rt.spec.resources[index].id} (${name}, token ${token ?? '-'}): ${what}`);
       }
-      done(outcome);
-    });
+      done(outcome, aborted);
+    };
+    const handle = this.host.runAction(this.epoch, { set: name, index, action, timeoutMs, token }, finish);
+    rt.acting = { action, handle, aborted: false, finish };
   }
 
   private runStart(name: string, rt: SetRuntime, index: number, token: number | null, config: ClusterConfig, done: () => void): void {
     const resource = rt.spec.resources[index];
     // Irreversible step: re-check the lease right before it (SPEC §5.3).
     if (!this.keeper || !this.keeper.isValid(config.timing.fenceMargin) || token === null) return done();
-    this.act(name, rt, index, 'start', startTimeoutMs(resource), token, (result) => {
-      rt.local = afterStart(rt.local, index, resource.id, result, token);
+    this.act(name, rt, index, 'start', startTimeoutMs(resource), token, (result, aborted) => {
+      rt.local = aborted ? afterAbort(rt.local, index, token) : afterStart(rt.local, index, resource.id, result, token);
       rt.nextMonitorMs[index] = this.host.monotonicMs() + monitorIntervalMs(resource);
       done();
     });
@@ -381,19 +482,25 @@ export class AgentProc {
   private probeSet(name: string, rt: SetRuntime, done: () => void): void {
     const step = (i: number, local: LocalSet): void => {
       if (i < rt.spec.resources.length) {
-        this.act(name, rt, i, 'monitor', monitorTimeoutMs(rt.spec.resources[i]), null, (result) => step(i + 1, afterProbe(local, i, result)));
+        this.act(name, rt, i, 'monitor', monitorTimeoutMs(rt.spec.resources[i]), null, (result, aborted) => step(i + 1, aborted ? afterAbort(local, i, local.token) : afterProbe(local, i, result)));
         return;
       }
       const owner = this.iOwn(name);
       const now = this.host.monotonicMs();
       rt.nextMonitorMs = rt.spec.resources.map((r) => now + monitorIntervalMs(r));
       rt.local = { ...local, probed: true, token: owner && highestActive(local) >= 0 ? owner.token : local.token };
-      // As agent/shell/agent.ts: an owner that restarted before starting anything takes the gate up again.
+      // BUG-1 fix (agent.ts probeSet): an owner that restarted before starting anything takes the
+      // gate up again from the holder record. BUG-11 (PROPOSED, not yet in agent.ts): whatever the
+      // probe found. agent.ts does it only when nothing is active, but a probe that ends `unknown`
+      // (a monitor error) makes the core stop that resource and then start the set with no gate.
       const holder = this.view?.holders.get(name);
-      if (owner && highestActive(local) < 0 && holder?.node === this.me && holder.unsettled.length > 0) {
-        rt.local = { ...rt.local, token: owner.token, unsettled: holder.unsettled, graceUntilMs: now + takeoverGraceMs(rt.spec, this.view?.config?.timing.fenceMargin ?? 1000) };
+      const gateAgain = highestActive(local) < 0 || !this.env.reverted('BUG-11');
+      if (owner && gateAgain && holder?.node === this.me && holder.unsettled.length > 0 && !this.env.reverted('BUG-1')) {
+        rt.local = { ...rt.local, token: owner.token, unsettled: holder.unsettled, graceUntilMs: now + this.graceMs(rt.spec, this.view?.config?.timing.fenceMargin ?? 1000) };
       }
       this.env.trace(this.me, `probed ${name}: [${rt.local.resources.join(',')}]${owner ? ' (adopted)' : ''}`);
+      // Adopted: from now on this agent self-fences the copies its crashed predecessor left.
+      if (owner) this.host.adopted(name);
       done();
     };
     step(0, rt.local);
@@ -404,11 +511,11 @@ export class AgentProc {
     const due = rt.nextMonitorMs.findIndex((t) => t <= now);
     if (due < 0) return;
     const resource = rt.spec.resources[due];
-    this.runExclusive(rt, (done) => {
+    this.runExclusive(name, rt, (done) => {
       const token = this.view?.owners.get(name)?.token ?? null;
-      this.act(name, rt, due, 'monitor', monitorTimeoutMs(resource), token, (result) => {
+      this.act(name, rt, due, 'monitor', monitorTimeoutMs(resource), token, (result, aborted) => {
         rt.nextMonitorMs[due] = this.host.monotonicMs() + monitorIntervalMs(resource);
-        rt.local = afterMonitor(rt.local, due, resource.id, result, rt.spec, this.host.monotonicMs());
+        rt.local = aborted ? afterAbort(rt.local, due, rt.local.token) : afterMonitor(rt.local, due, resource.id, result, rt.spec, this.host.monotonicMs());
         done();
       });
     });
@@ -436,6 +543,17 @@ export class AgentProc {
     });
   }
 
+  /** agent.ts takeoverGraceMs; BUG-8 reverted: the longest stop timeout instead of the sum. */
+  private graceMs(spec: ServiceSetConfig, fenceMarginMs: number): number {
+    if (!this.env.reverted('BUG-8')) return takeoverGraceMs(spec, fenceMarginMs);
+    return Math.max(0, Math.max(...spec.resources.map((r) => stopTimeoutMs(r))) - fenceMarginMs);
+  }
+
+  /**
+   * agent.ts scheduleWake(): sleep until the next moment a decision could change (lease margin,
+   * grace end, monitor due, else the idle re-check). BUG-6 fix: a wake-up already due earlier is
+   * never pushed back (renewals every TTL/4 would otherwise starve the 1 s idle re-check).
+   */
   private scheduleWake(): void {
     const now = this.host.monotonicMs();
     let at = now + IDLE_RECHECK_MS;
@@ -448,9 +566,13 @@ export class AgentProc {
       if (rt.local.graceUntilMs !== null && rt.local.graceUntilMs > now) at = Math.min(at, rt.local.graceUntilMs + 1);
       for (const t of rt.nextMonitorMs) if (t > now) at = Math.min(at, t);
     }
+    if (this.wakeAtMs !== null && this.wakeAtMs <= at && !this.env.reverted('BUG-6')) return;
     const gen = ++this.wakeGen;
+    this.wakeAtMs = at;
     this.later(Math.max(1, at - now), () => {
-      if (gen === this.wakeGen) this.kick();
+      if (gen !== this.wakeGen) return;
+      this.wakeAtMs = null;
+      this.kick();
     });
   }
 
@@ -458,4 +580,12 @@ export class AgentProc {
   localOf(set: string): LocalSet | undefined {
     return this.sets.get(set)?.local;
   }
+}
+
+/**
+ * BUG-3 fix: an action aborted because the lease fell into doubt leaves its resource unknown (to be
+ * stopped by the self-fence); it is not a failure of the resource: no ban, no fail count.
+ */
+function afterAbort(local: LocalSet, index: number, token: number | null): LocalSet {
+  return { ...local, resources: local.resources.map((p, i) => (i === index ? 'unknown' : p)), token };
 }

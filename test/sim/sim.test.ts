@@ -1,27 +1,27 @@
-// The simulator as a test: a bounded seed sweep (safety + liveness), named stories, the known bugs
-// of agent/ as `todo` tests (each replays the seed that found it), and a mutation test showing that
-// a deliberately broken safety rule is caught within the default seed count.
+// The simulator as a test: a bounded seed sweep (safety + liveness), named stories, one named
+// scenario per bug the simulator found (clean with the fix, failing with the fix switched off
+// again: so the scenario can fail), and mutation tests showing that a deliberately broken safety
+// rule of the core is caught within the default seed count, with a seed that replays.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runSeed, World, type SeedResult, type WorldOptions } from './world.js';
-import { skipGate, ignoreFence } from './mutations.js';
+import { MUTATIONS } from './mutations.js';
+import { FIXES, type Fix } from './reverts.js';
 import type { SimHost } from './sim-host.js';
 
-const SWEEP_SEEDS = 80;
+/** About 30 s on a 2-core VM (npm test's budget for the simulator is about a minute). */
+const SWEEP_SEEDS = 300;
+/** `npm run sim`'s default seed count: a broken rule must be caught within it. */
+const DEFAULT_SEEDS = 200;
 
-function unknownViolations(r: SeedResult): string[] {
-  return r.violations.filter((v) => !v.known).map((v) => `${v.rule}: ${v.text}`);
+function problems(r: SeedResult): string[] {
+  const out = r.violations.map((v) => `${v.rule}: ${v.text}`);
+  if (r.liveness) out.push(`liveness: ${r.liveness}`);
+  return out;
 }
 
-function assertClean(r: SeedResult): void {
-  const bad = unknownViolations(r);
-  assert.deepEqual(bad, [], `safety violated; reproduce: SEED=${r.seed} npm run sim`);
-  assert.equal(r.liveness === null || r.livenessKnown !== undefined, true, `liveness: ${r.liveness}; reproduce: SEED=${r.seed} npm run sim`);
-}
-
-function assertNoKnown(r: SeedResult): void {
-  assert.deepEqual(r.violations.map((v) => v.known ?? v.rule), [], `reproduce: SEED=${r.seed} npm run sim`);
-  assert.equal(r.liveness, null, `reproduce: SEED=${r.seed} npm run sim`);
+function assertClean(r: SeedResult, replay = `SEED=${r.seed} npm run sim`): void {
+  assert.deepEqual(problems(r), [], `reproduce: ${replay}`);
 }
 
 /** A scripted story: no random faults, `script` runs once the cluster has converged. */
@@ -83,6 +83,38 @@ test('handoff racing an expiry: a switchover requested while the owner is cut of
   }
 });
 
+test('the old owner takes its set back during the new owner\'s grace: legitimate after its own probe and stops', () => {
+  // Was reported as BUG-4 by the earlier checker. h loses WEB by expiry; the taker waits for the
+  // grace; an operator moves WEB back to h, which (probed, stopped, holding a new token, and nobody
+  // else ran WEB meanwhile) starts at once: no copy of h's can still be stopping elsewhere.
+  for (const seed of [31, 32, 33]) {
+    let taker: string | undefined;
+    const r = story(seed, (w) => {
+      const h = ownerOf(w, 'WEB');
+      w.net.cut(h.name);
+      w.sched.after(w.config.timing.leaseTtl + 1000, () => w.net.heal(h.name));
+      // Once another host owns WEB and h is registered again (else the move is refused: h offline).
+      const watch = (): void => {
+        const owner = w.etcd.get(w.keys.owner('WEB'));
+        const node = owner ? (JSON.parse(owner.value) as { node: string }).node : null;
+        const back = w.etcd.get(w.keys.node(h.name));
+        if (node !== null && node !== h.name && back && w.etcd.leaseAlive(back.lease) && back.lease !== owner?.lease) {
+          taker = node;
+          w.operatorPut(w.keys.failoverIntent('WEB'), { to: h.name });
+          return;
+        }
+        if (w.sched.nowMs < 25_000) w.sched.after(5, watch);
+      };
+      watch();
+    });
+    assertClean(r);
+    assert.ok(taker, 'another host took WEB over');
+    const grace = r.trace.findIndex((l) => l.includes(`${taker} `) && l.includes('decide WEB: wait'));
+    const back = r.trace.findIndex((l, i) => i > grace && / acquire WEB \(clean\): committed/.test(l));
+    assert.ok(grace >= 0 && back > grace, 'the taker waited for the grace, then the old owner took WEB back');
+  }
+});
+
 test('unknown acquire outcome still arms the grace and the fence gate', () => {
   const r = story(31, (w) => {
     const h = ownerOf(w, 'QM');
@@ -109,37 +141,107 @@ test('stop timeout during takeover: the old owner cannot stop, the set stays saf
   assertClean(r);
 });
 
-test('mutation: a core that skips the takeover gate is caught within the default seed count', () => {
-  for (const [name, decide] of [['skip-gate', skipGate], ['ignore-fence', ignoreFence]] as const) {
-    let caught: SeedResult | undefined;
-    for (let seed = 1; seed <= 200 && !caught; seed++) {
-      const r = runSeed({ seed, decide });
-      if (unknownViolations(r).length > 0) caught = r;
-    }
-    assert.ok(caught, `mutation ${name} was not caught in 200 seeds`);
-    // The failure replays from its seed alone.
-    const again = runSeed({ seed: caught.seed, decide });
-    assert.deepEqual(unknownViolations(again), unknownViolations(caught), `reproduce: SEED=${caught.seed} MUTATION=${name} npm run sim`);
-  }
-});
+// ---- mutation tests: a broken safety rule of the core is caught -----------------------------------
 
-// ---- known bugs of agent/ (reported to the lead; todo until fixed) ------------------------------
-
-const KNOWN: [string, number][] = [
-  ['BUG-1 takeover gate (fenceOf/grace) lost when the agent restarts', 7],
-  ['BUG-2 maintenance overrides self-fencing of an owner that lost its lease', 72],
-  ['BUG-3 an action in flight delays self-fencing beyond the takeover grace', 38],
-  ['BUG-4 a release before the takeover gate passed launders the dirty holder', 6],
-  ['BUG-5 a start in flight when the agent dies leaves a copy no agent knows about', 37],
-  ['BUG-6 lease renewals postpone the idle wake-up: no re-decision after a lease doubt', 48],
-  ['BUG-7 a fenced host that reboots within the TTL resumes its lease; its old fence looks fresh', 151],
-  ['BUG-8 the takeover grace uses the longest stop timeout, not the sum', 72],
-  ['BUG-10 a dirty owner that lost its lease re-acquires clean and skips the gate', 76],
-  ['BUG-9 establishLease retries putNode forever on a dead lease: a starting agent never watches', 8149],
+const MUTANTS: [string, RegExp][] = [
+  ['skip-grace', /^(takeover-gate|single-run): /],
+  ['start-before-fence', /^takeover-gate: .* without a fence of /],
+  ['skip-gate', /^(takeover-gate|single-run): /],
 ];
 
-for (const [title, seed] of KNOWN) {
-  test(`${title} (SEED=${seed})`, { todo: 'bug in agent/, reported to the lead; see docs/simulation.md' }, () => {
-    assertNoKnown(runSeed({ seed }));
+for (const [name, expected] of MUTANTS) {
+  test(`mutation ${name}: caught within the default ${DEFAULT_SEEDS} seeds, and the seed replays`, () => {
+    const decide = MUTATIONS[name];
+    let caught: SeedResult | undefined;
+    for (let seed = 1; seed <= DEFAULT_SEEDS && !caught; seed++) {
+      const r = runSeed({ seed, decide });
+      if (r.violations.length > 0) caught = r;
+    }
+    assert.ok(caught, `mutation ${name} was not caught in ${DEFAULT_SEEDS} seeds`);
+    const replay = `SEED=${caught.seed} MUTATION=${name} npm run sim`;
+    assert.match(problems(caught)[0], expected, replay);
+    // The same seed with the real core is clean: the violation is the mutant's.
+    assertClean(runSeed({ seed: caught.seed }));
+    assert.deepEqual(problems(runSeed({ seed: caught.seed, decide })), problems(caught), `replays: ${replay}`);
+  });
+}
+
+// ---- the bugs the simulator found: one named scenario each ---------------------------------------
+// Each scenario is clean with every fix, and fails when that one fix is switched off again
+// (reverts.ts): so it can fail, and it would if the mirrored rule were reverted. Most are seeds of the
+// random sweep; they depend on the simulator's model, so after a change to it a failing "reverted"
+// half means the seed no longer reaches the bug: pick a new one with
+// `npm run sim -- --revert BUG-n --seeds 400`. Rare ones are scripted stories.
+
+interface Scenario {
+  fix: Fix;
+  /** Problems found in one run, with these fixes switched off. */
+  run: (revert: Fix[]) => string[];
+  replay: string;
+  /** What the first problem looks like with the fix reverted. */
+  expected: RegExp;
+}
+
+const seedScenario = (fix: Fix, seed: number, expected: RegExp): Scenario => ({
+  fix,
+  run: (revert) => problems(runSeed({ seed, revert })),
+  replay: `SEED=${seed} REVERT=${fix} npm run sim`,
+  expected,
+});
+
+/**
+ * BUG-9: the lease dies while the registration is cut off; the agent must register with a new one.
+ * The host owns no set that requires fencing (else the fence daemon would power-cycle it).
+ */
+const registrationCutOff: Scenario = {
+  fix: 'BUG-9',
+  run: (revert) => {
+    let host = '';
+    let cut = false;
+    const r = story(51, (w) => {
+      const fenced = ['QM', 'QM2'].map((s) => w.etcd.get(w.keys.owner(s))).map((o) => (o ? (JSON.parse(o.value) as { node: string }).node : ''));
+      const h = w.hosts.find((x) => !fenced.includes(x.name))!;
+      host = h.name;
+      h.crashAgent();
+      w.sched.after(100, () => h.startAgent());
+      // Cut h off from etcd the moment it holds a lease but has not registered yet, for 3 TTLs.
+      const watch = (): void => {
+        if (h.agent?.keeper && h.agent.granting) {
+          cut = true;
+          w.net.cut(h.name);
+          w.sched.after(3 * w.config.timing.leaseTtl, () => w.net.heal(h.name));
+        } else if (w.sched.nowMs < 20_000) w.sched.after(1, watch);
+      };
+      w.sched.after(100, watch);
+    }, { revert });
+    const node = r.world.etcd.get(r.world.keys.node(host));
+    const registered = node !== undefined && r.world.etcd.leaseAlive(node.lease) && r.world.host(host).agent?.view !== undefined;
+    return [...(registered ? [] : [`${host} never registered and watched again`]), ...problems(r), ...(cut ? [] : ['(the story did not cut the registration off)'])];
+  },
+  replay: 'sim.test.ts registrationCutOff (story seed 51)',
+  expected: /never registered and watched again/,
+};
+
+const FOUND: Scenario[] = [
+  seedScenario('BUG-1', 38, /^takeover-gate: .* without a fence of /),
+  seedScenario('BUG-2', 337, /^single-run: /),
+  seedScenario('BUG-3', 227, /^single-run: /),
+  seedScenario('BUG-4', 21, /^takeover-gate: /),
+  seedScenario('BUG-5', 366, /^single-run: /),
+  seedScenario('BUG-6', 132, /^liveness: /),
+  seedScenario('BUG-7', 298, /^takeover-gate: .* without a fence of /),
+  seedScenario('BUG-8', 3, /^takeover-gate: .* before .* expiry \+ grace/),
+  registrationCutOff,
+  seedScenario('BUG-10', 76, /^takeover-gate: /),
+  seedScenario('BUG-11', 333, /^takeover-gate: /),
+  seedScenario('BUG-12', 1681, /^single-run: /),
+];
+
+for (const sc of FOUND) {
+  test(`${sc.fix}: ${FIXES[sc.fix]}`, () => {
+    assert.deepEqual(sc.run([]), [], `clean with every fix; reproduce: ${sc.replay.replace(/ REVERT=\S+/, '')}`);
+    const found = sc.run([sc.fix]);
+    assert.ok(found.length > 0, `with ${sc.fix} reverted the scenario no longer fails (${sc.replay}): pick a new seed with npm run sim -- --revert ${sc.fix} --seeds 400`);
+    assert.match(found[0], sc.expected, sc.replay);
   });
 }

@@ -8,10 +8,11 @@ import { placeSet } from '../../agent/core/placement.js';
 import { setRequiresFencing, type ClusterConfig } from '../../agent/config/cluster-schema.js';
 import { Keys } from '../../agent/etcd/keys.js';
 import { ViewBuilder } from '../../agent/etcd/view.js';
+import type { ClusterView } from '../../agent/core/types.js';
 import { Checker, type Violation } from './checker.js';
 
-export const KNOWN_STUCK_START = 'BUG-9 establishLease retries putNode forever when the lease died meanwhile: an agent starting then never opens its watch';
-export const KNOWN_STARVED = 'BUG-6 every lease renewal postpones the idle wake-up (TTL/4 < 1 s): after a lease doubt ends the agent never re-decides until a watch event arrives';
+export const HINT_STUCK_START = 'BUG-9 establishLease retries putNode forever when the lease died meanwhile: an agent starting then never opens its watch';
+export const HINT_STARVED = 'BUG-6 every lease renewal postpones the idle wake-up (TTL/4 < 1 s): after a lease doubt ends the agent never re-decides until a watch event arrives';
 import { Prng } from './prng.js';
 import { Scheduler } from './scheduler.js';
 import { makeConfig } from './sim-config.js';
@@ -21,6 +22,7 @@ import { SimHost, WALL_ORIGIN_MS } from './sim-host.js';
 import { SimNet } from './sim-net.js';
 import { NO_FAULTS, isActive, type FaultRates } from './sim-runner.js';
 import { scheduleFaults } from './faults.js';
+import { withReverts, type Fix } from './reverts.js';
 
 export interface WorldOptions {
   seed: number;
@@ -37,6 +39,8 @@ export interface WorldOptions {
   driftMax?: number;
   /** A scripted story, run after bootstrap (named scenario tests). */
   scenario?: (w: World) => void;
+  /** Fixes of found bugs switched off again (reverts.ts), to show a scenario still catches them. */
+  revert?: readonly Fix[];
 }
 
 export interface SeedResult {
@@ -44,8 +48,8 @@ export interface SeedResult {
   violations: Violation[];
   expected: Violation[];
   liveness: string | null;
-  /** Set when the liveness failure is a known, reported bug of agent/. */
-  livenessKnown?: string;
+  /** The earlier bug a liveness failure looks like (diagnosis only; it still fails the seed). */
+  livenessHint?: string;
   findings: string[];
   steps: number;
   simMs: number;
@@ -74,6 +78,7 @@ export class World implements SimEnv {
   readonly hosts: SimHost[];
   readonly checker: Checker;
   readonly decide: DecideFn;
+  private readonly reverts: ReadonlySet<Fix>;
   readonly tracing: boolean;
   readonly driftMax: number;
   readonly traceLines: string[] = [];
@@ -92,7 +97,8 @@ export class World implements SimEnv {
   constructor(readonly opts: WorldOptions) {
     this.prng = new Prng(opts.seed);
     this.tracing = opts.tracing ?? false;
-    this.decide = opts.decide ?? decideSet;
+    this.reverts = new Set(opts.revert ?? []);
+    this.decide = withReverts(opts.decide ?? decideSet, this.reverts);
     this.driftMax = opts.driftMax ?? 0.01;
     const cfg = makeConfig(this.prng, opts.hostCount);
     this.config = cfg.config;
@@ -119,6 +125,23 @@ export class World implements SimEnv {
 
   trace(host: string, msg: string): void {
     if (this.tracing) this.traceLines.push(`${(this.sched.nowMs / 1000).toFixed(3).padStart(8)}s ${host.padEnd(7)} ${msg}`);
+  }
+
+  private readonly views = new Map<number, ClusterView>();
+
+  viewAt(revision: number, build: () => ClusterView): ClusterView {
+    let view = this.views.get(revision);
+    if (!view) {
+      view = build();
+      this.views.set(revision, view);
+      // Lagging watches ask for recent revisions only; keep the last few dozen.
+      if (this.views.size > 64) this.views.delete(this.views.keys().next().value!);
+    }
+    return view;
+  }
+
+  reverted(fix: Fix): boolean {
+    return this.reverts.has(fix);
   }
 
   finding(text: string): void {
@@ -355,7 +378,7 @@ export class World implements SimEnv {
     return rt ? `${node}: ${rt.lastReason}` : `${node}: no agent`;
   }
 
-  private viewBuilder = new ViewBuilder(this.keys.prefix);
+  readonly viewBuilder = new ViewBuilder(this.keys.prefix);
   serverView() {
     return this.viewBuilder.build(this.etcd.kv, this.etcd.revision).view;
   }
@@ -384,7 +407,7 @@ export function runSeed(opts: WorldOptions): SeedResult {
   const liveness = w.runLiveness(opts.livenessMs ?? 90_000);
   const result = w.result(liveness);
   const starved = liveness ? w.starvedAgents() : [];
-  if (starved.length > 0) result.livenessKnown = `${KNOWN_STARVED} (${starved.join(', ')} idle for >10s)`;
-  if (liveness && w.findings.some((f) => f.includes('putNode forever'))) result.livenessKnown = `${KNOWN_STUCK_START} (${w.findings[0]})`;
+  if (starved.length > 0) result.livenessHint = `${HINT_STARVED} (${starved.join(', ')} idle for >10s)`;
+  if (liveness && w.findings.some((f) => f.includes('putNode forever'))) result.livenessHint = `${HINT_STUCK_START} (${w.findings[0]})`;
   return result;
 }
