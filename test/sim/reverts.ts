@@ -18,8 +18,8 @@ export const FIXES = {
   'BUG-9': 'registration restarts with a new lease when the lease died meanwhile (agent.ts establishLease)',
   'BUG-10': 'a dirty owner re-acquiring its own set keeps the unsettled hosts from the holder record (decide.ts decideAsNonOwner)',
   // Found after the others; the fix is proposed to agent.ts and applied in the mirror only (see docs/simulation.md).
-  'BUG-11': 'PROPOSED: probeSet takes the gate up again even when the probe found something active or unknown (agent.ts probeSet)',
-  'BUG-12': 'PROPOSED: an action aborted for lease doubt is SIGKILLed at once, not SIGTERM then SIGKILL 2 s later (agent.ts BUG-3 abort)',
+  'BUG-11': 'probeSet takes the gate up again even when the probe found something active or unknown (agent.ts probeSet)',
+  'BUG-12': 'an action aborted for lease doubt is SIGKILLed at once, not SIGTERM then SIGKILL 2 s later (agent.ts BUG-3 abort)',
 } as const;
 
 export type Fix = keyof typeof FIXES;

@@ -196,12 +196,12 @@ export class AgentProc {
   /** agent.ts onLeaseLost(): with no lease every set stops; a new lease is established. */
   private onLeaseLost(keeper: SimKeeper, reason: string): void {
     if (keeper !== this.keeper) return;
-    // agent.ts sets this.keeper before its registration loop, which also re-establishes on a dead
-    // lease: both would run establishLease, and one of the two new leases is kept alive forever.
-    if (this.granting) this.env.finding(`${this.me}: lease ${keeper.leaseId} lost during its registration: onLeaseLost and the registration loop both establish a new lease`);
     this.env.trace(this.me, `lease ${keeper.leaseId} lost: ${reason}`);
     this.keeper = undefined;
     this.kick();
+    // agent.ts onLeaseLost: no second establishLease while one is granting — its registration
+    // loop re-establishes on a dead lease itself (a second one would keep a lease alive forever).
+    if (this.granting) return;
     this.establishLease(Math.max(1, keeper.grantedTtlSec), false, () => this.kick());
   }
 
@@ -301,7 +301,7 @@ export class AgentProc {
       if (!acting || acting.aborted || acting.action === 'stop') continue;
       acting.aborted = true;
       this.env.trace(this.me, `lease in doubt: aborting ${acting.action} of ${rt.spec.resources[acting.handle.req.index].id}`);
-      // BUG-12 (PROPOSED, see sim-host.ts abortAction): SIGKILL at once, not SIGTERM then SIGKILL.
+      // BUG-12 (agent/ocf/runner.ts onAbort; see sim-host.ts abortAction): SIGKILL at once, not SIGTERM then SIGKILL.
       this.host.abortAction(acting.handle, this.env.reverted('BUG-12') ? 'term-then-kill' : 'kill', (outcome) => acting.finish(outcome));
     }
   }
@@ -490,7 +490,7 @@ export class AgentProc {
       rt.nextMonitorMs = rt.spec.resources.map((r) => now + monitorIntervalMs(r));
       rt.local = { ...local, probed: true, token: owner && highestActive(local) >= 0 ? owner.token : local.token };
       // BUG-1 fix (agent.ts probeSet): an owner that restarted before starting anything takes the
-      // gate up again from the holder record. BUG-11 (PROPOSED, not yet in agent.ts): whatever the
+      // gate up again from the holder record. BUG-11 (agent.ts probeSet): whatever the
       // probe found. agent.ts does it only when nothing is active, but a probe that ends `unknown`
       // (a monitor error) makes the core stop that resource and then start the set with no gate.
       const holder = this.view?.holders.get(name);

@@ -221,7 +221,7 @@ export class SimHost implements KeeperHost {
   /**
    * BUG-3 fix (agent.ts aborts in-flight starts and monitors when its lease falls into doubt).
    * As the lead specified it: SIGTERM to the action's group; most agents exit within ~100 ms, one
-   * that traps or ignores it dies at the SIGKILL KILL_GRACE_MS later. BUG-12 (PROPOSED): SIGKILL
+   * that traps or ignores it dies at the SIGKILL KILL_GRACE_MS later. BUG-12 (runner.ts onAbort): SIGKILL
    * at once, gone within a few ms: the 2 s TERM grace is not covered by the takeover grace.
    * `done` then reports the action (timed-out, as the runner does).
    */
