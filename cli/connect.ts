@@ -101,7 +101,8 @@ export function isEtcdError(err: unknown): boolean {
 /** Turns an etcd client error into one line a person can act on. */
 export function etcdErrorLine(err: unknown, endpoints: string[], context: EtcdErrorContext = {}): CliError {
   const name = err instanceof Error ? err.constructor.name : '';
-  const message = err instanceof Error ? err.message.split('\n')[0].slice(0, 300) : String(err).split('\n')[0].slice(0, 300);
+  // grpc-js ends connection errors with an empty "Resolution note: ": it says nothing.
+  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 300).replace(/\s*Resolution note:\s*$/, '');
   const cannot = context.doing ? `${context.who ? `${context.who} ` : ''}cannot ${context.doing}: ` : '';
   const at = endpoints.length > 0 ? ` at ${endpoints.join(',')}` : '';
   if (/PermissionDenied/.test(name) || /permission denied/i.test(message)) {

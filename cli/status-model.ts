@@ -65,6 +65,12 @@ export async function readView(client: Etcd3, keys: Keys): Promise<{ view: Clust
   return { view: built.view, kvs, configRevision: built.configRevision, problems: built.problems };
 }
 
+/** The status from a copy of the cluster's keys (a PrefixWatcher's), without another read. */
+export function statusFromKvs(kvs: ReadonlyMap<string, KvEntry>, revision: number, keys: Keys, cluster: string, wallMs: number): ClusterStatus {
+  const built = new ViewBuilder(keys.prefix).build(kvs, revision);
+  return statusFromView(built.view, kvs, keys, cluster, built.configRevision, built.problems, wallMs);
+}
+
 export async function clusterStatus(client: Etcd3, keys: Keys, cluster: string, wallMs: number): Promise<ClusterStatus> {
   const { view, kvs, configRevision, problems } = await readView(client, keys);
   return statusFromView(view, kvs, keys, cluster, configRevision, problems, wallMs);
