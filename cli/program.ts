@@ -242,9 +242,10 @@ export function buildProgram(): Command {
       .command('dev')
       .description('a local cluster on this machine (embedded etcd + N agents) left running; Ctrl-C stops it')
       .addOption(new Option('--nodes <n>', 'number of agents (1 to 16)').default('3'))
-      .action(async (_o, cmd: Command) => (await import('./commands/dev.js')).devCommand(cmd.opts())),
+      .action(async (_o, cmd: Command) => (await import('./commands/dev.js')).devCommand({ ...cmd.opts(), json: globals(cmd).json })),
     'hactl dev',
     'hactl dev --nodes 5',
+    'hactl dev --nodes 1 --json   # one line: endpoints, cluster, nodes, data directory',
   );
 
   examples(
