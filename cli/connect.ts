@@ -117,7 +117,10 @@ export function etcdErrorLine(err: unknown, endpoints: string[], context: EtcdEr
     return new CliError(`${cannot}TLS handshake with etcd${at} failed: ${why} (is the client certificate signed by the CA etcd trusts, and the server's by --cacert?)`, EXIT.REFUSED);
   }
   if (/deadline|Unavailable|ECONNREFUSED|No connection/i.test(name + ' ' + message)) {
-    return new CliError(`${cannot}etcd not reachable${at}: ${message}`, EXIT.OTHER);
+    // grpc-js wraps the socket's error ("14 UNAVAILABLE: No connection established. Last error:
+    // Error: connect ECONNREFUSED 127.0.0.1:2379."): the socket's own words are the useful part.
+    const socket = /Last error: (?:Error: )?(.*?)\.?$/.exec(message)?.[1];
+    return new CliError(`${cannot}etcd not reachable${at}: ${socket || message}`, EXIT.OTHER);
   }
   return new CliError(`${cannot}etcd: ${message}`, EXIT.OTHER);
 }
