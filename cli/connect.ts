@@ -40,7 +40,14 @@ export async function hostConfigFrom(opts: GlobalOptions, requireFile = false): 
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(cluster)) throw usageError(`--cluster: not a valid cluster name: ${cluster}`);
     config.cluster = cluster;
   }
-  if (opts.cacert) config.etcd.tls = { ca: opts.cacert, cert: opts.cert, key: opts.key };
+  // Each TLS flag overrides its own file: `--cert op.pem --key op-key.pem` with a host config that
+  // names the CA must act as op, never silently as the config's identity.
+  if (opts.cacert || opts.cert || opts.key) {
+    if (!opts.cert !== !opts.key) throw usageError(`${opts.cert ? '--cert needs --key' : '--key needs --cert'} (a client certificate and its key go together)`);
+    const ca = opts.cacert ?? config.etcd.tls?.ca;
+    if (!ca) throw usageError('--cert and --key need --cacert (or etcd.tls.ca in the host configuration): the CA that signed the etcd servers');
+    config.etcd.tls = { ca, cert: opts.cert ?? config.etcd.tls?.cert, key: opts.key ?? config.etcd.tls?.key };
+  }
   if (opts.user) {
     if (!opts.passwordFile) throw usageError('--user needs --password-file (passwords are read from files only)');
     config.etcd.auth = { username: opts.user, passwordFile: opts.passwordFile };

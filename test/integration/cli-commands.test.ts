@@ -123,6 +123,8 @@ describe('hactl operator commands against a real cluster', () => {
       [['status', '--config', '/nonexistent/agent.yaml'], 2, /\/nonexistent\/agent\.yaml/],
       [['status', '--user', 'ops'], 2, /^hactl: --user needs --password-file/],
       [['status', '--cacert', '/nonexistent/ca.pem'], 2, /^hactl: cannot read etcd credentials: ENOENT \/nonexistent\/ca\.pem$/],
+      [['status', '--cert', '/nonexistent/op.pem'], 2, /^hactl: --cert needs --key \(a client certificate and its key go together\)$/],
+      [['status', '--cert', 'op.pem', '--key', 'op-key.pem'], 2, /^hactl: --cert and --key need --cacert \(or etcd\.tls\.ca in the host configuration\)/],
     ]);
   });
 
