@@ -118,7 +118,7 @@ HACTL="node $W/h1/usr/lib/hactl/dist/cli/hactl.js"
 show "alias hactl='$HACTL'    # what /usr/bin/hactl runs"
 hactl() { $HACTL "$@"; }
 
-say "3. Certificates (install.md §4 -> security.md, 'Certificates with openssl')"
+say "3. Certificates (install.md §3 -> security.md, setup step 1)"
 mkdir -p "$W/pki"
 # The recipe of docs/security.md, verbatim but for the names and addresses.
 run "cd pki && openssl ecparam -name prime256v1 -genkey -noout -out ca-key.pem && openssl req -x509 -new -key ca-key.pem -sha256 -days 3650 -subj '/CN=hactl etcd CA' -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign -out ca.pem && chmod 600 ca-key.pem"
@@ -142,7 +142,7 @@ for h in "${HOSTS[@]}"; do
   run "mkdir -p $h/etc/etcd/pki $h/etc/hactl/pki && cp pki/ca.pem pki/e$n.pem pki/e$n-key.pem $h/etc/etcd/pki/ && cp pki/ca.pem pki/$h.pem pki/$h-key.pem $h/etc/hactl/pki/ && chmod 600 $h/etc/*/pki/*-key.pem"
 done
 
-say "4. etcd on the three hosts, with TLS and the failover flags (install.md §3)"
+say "4. etcd on the three hosts, with TLS and the failover flags (install.md §4)"
 for h in "${HOSTS[@]}"; do
   n=${h#h}
   ip=$(ip_of "$h")
@@ -163,13 +163,13 @@ wait_for "etcd healthy" 60 "$ETCDCTL endpoint health"
 run "$ETCDCTL endpoint health"
 run "$ETCDCTL member list -w table"
 
-say "5. Roles and users (install.md §4 -> security.md step 3), as etcd's root"
+say "5. etcd roles and users, as etcd's root (install.md §5)"
 run "hactl rbac print --cluster wk --nodes h1,h2,h3 | head -4"
 run "hactl rbac apply --nodes h1,h2,h3 --endpoints $ENDPOINTS --cluster wk --cacert pki/ca.pem --cert pki/root.pem --key pki/root-key.pem"
 run "$ETCDCTL user list"
 run_fails 1 "etcdctl --endpoints $ENDPOINTS --cacert pki/ca.pem --cert pki/observer.pem --key pki/observer-key.pem put /hactl/wk/config x 2>&1 | grep -v retrying; exit \${PIPESTATUS[0]}"
 
-say "6. Each host's agent.yaml (install.md §5, configuration.md)"
+say "6. Each host's agent.yaml (install.md §6)"
 for h in "${HOSTS[@]}"; do
   run "sed -e 's/^node: .*/node: $h/' -e 's/^cluster: .*/cluster: wk/' \
     -e 's|endpoints: .*|endpoints: [https://$NET.11:2379, https://$NET.12:2379, https://$NET.13:2379]|' \
@@ -179,13 +179,17 @@ for h in "${HOSTS[@]}"; do
 done
 run "cat h1/etc/hactl/agent.yaml"
 
-say "7. Start the agents (install.md §6: the unit's ExecStart, here in each host's namespace)"
+say "7. Start the agents (install.md §7: the unit's ExecStart line, in each host's namespace)"
 for h in "${HOSTS[@]}"; do
   start_on "$h" "$h/agent.log" env UV_THREADPOOL_SIZE=2 node --max-semi-space-size=1 --v8-pool-size=1 \
     "$W/$h/usr/lib/hactl/dist/cli/hactl.js" agent --config "$W/$h/etc/hactl/agent.yaml"
 done
 
-say "8. The operator's own connection: a config file with the operator certificate (security.md step 5)"
+wait_for "agents started" 30 "grep -q '\"agent started\"' h1/agent.log && grep -q '\"agent started\"' h2/agent.log && grep -q '\"agent started\"' h3/agent.log"
+run "grep -h '\"agent started\"' h1/agent.log | cut -c1-200"
+run "ip netns exec hactl-wk-h1 curl -s http://127.0.0.1:7946/health | cut -c1-300; echo"
+
+say "8. Operator access: a file with the operator's certificate (install.md §8)"
 mkdir -p "$W/operator"
 cat > "$W/operator/hactl.yaml" <<YAML
 cluster: wk
@@ -196,10 +200,11 @@ YAML
 run "cat operator/hactl.yaml"
 run "export HACTL_CONFIG=$W/operator/hactl.yaml"
 export HACTL_CONFIG=$W/operator/hactl.yaml
+run "source <(hactl completion bash) && complete -p hactl"
 wait_for "three agents online" 60 "hactl status --json | grep -c '\"state\": \"online\"' | grep -qx 3"
 run "hactl status"
 
-say "9. The cluster configuration (install.md §7)"
+say "9. The cluster configuration (install.md §9)"
 cat > "$W/operator/cluster.yaml" <<YAML
 timing:
   leaseTtl: 3s
