@@ -110,7 +110,7 @@ run "dpkg-query -W -f '\${Package} \${Version}\n' etcd-server etcd-client iprout
 run "node --version"
 
 say "2. Build and install hactl (install.md §2; --root: each host's own tree)"
-show "npx tsc -p tsconfig.json    # in the checkout $SRC"
+show "npx tsc -p tsconfig.json    # in the checkout"
 (cd "$SRC" && npx tsc -p tsconfig.json 2>&1 | grep -v '^npm warn' || true)
 for h in "${HOSTS[@]}"; do run "$SRC/systemd/install.sh --root $h"; done
 run "ls $W/h1/usr/lib/hactl $W/h1/etc/hactl"
