@@ -81,3 +81,15 @@ test('hactl completion bash offers every command, subcommand and option of the t
   assert.equal(zsh.stderr, 'hactl: completion: only bash is supported, not zsh\n');
   assert.equal(zsh.stdout, '');
 });
+
+test('docs/cli.md documents every command with its options, every connection option and every exit code', async () => {
+  const doc = await readFile(join(repoRoot, 'docs/cli.md'), 'utf8');
+  const lines = doc.split('\n');
+  for (const { path, cmd } of commands) {
+    const rows = lines.filter((l) => l.includes(`\`hactl ${path}`));
+    assert.ok(rows.length > 0, `docs/cli.md does not mention hactl ${path}`);
+    for (const o of longOptions(cmd)) assert.ok(rows.some((r) => r.includes(o)), `docs/cli.md: hactl ${path} lacks ${o}`);
+  }
+  for (const o of longOptions(program)) assert.ok(doc.includes(`\`${o}`), `docs/cli.md lacks the connection option ${o}`);
+  for (const code of [0, 1, 2, 3, 4, 5]) assert.match(doc, new RegExp(`^\\| ${code} \\| `, 'm'), `docs/cli.md lacks exit code ${code}`);
+});
