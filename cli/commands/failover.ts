@@ -125,6 +125,7 @@ export async function waitForMove(session: Session, set: string, from: string | 
   report({ event: 'requested', node: from, text: from ? `${from} asked to hand ${set} to ${target}` : `${target} asked to take ${set}` });
   let following: Following | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let settled = false;
   try {
     await new Promise<void>((resolve, reject) => {
       timer = setTimeout(() => reject(timedOut(`${set} was not running on ${target} within ${formatDurationMs(timeoutMs)} (last: ${lastText || 'unknown'})`)), timeoutMs);
@@ -147,9 +148,14 @@ export async function waitForMove(session: Session, set: string, from: string | 
           }
         },
         () => undefined,
-      ).then((f) => (following = f), reject);
+      ).then((f) => {
+        // A wait that ended (timed out) before the watch was set up closes it at once.
+        if (settled) f.close();
+        else following = f;
+      }, reject);
     });
   } finally {
+    settled = true;
     if (timer) clearTimeout(timer);
     following?.close();
   }
