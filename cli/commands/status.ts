@@ -1,14 +1,16 @@
 // hactl status [--json] [--watch]
 import { connect, etcdErrorLine, type GlobalOptions, type Session } from '../connect.js';
 import { followStatus } from '../follow.js';
-import { clusterStatus, type ClusterStatus } from '../status-model.js';
+import { addLeaseHealth, readView, statusFromView, type ClusterStatus } from '../status-model.js';
 import { clockTime, table } from '../table.js';
 
 export function renderStatus(s: ClusterStatus): string {
   const lines: string[] = [];
   lines.push(`cluster ${s.cluster}   revision ${s.revision}${s.maintenance ? '   MAINTENANCE (cluster-wide)' : ''}`);
   lines.push('');
-  lines.push(table(['NODE', 'STATE', 'SETS'], s.nodes.map((n) => [n.name, n.state, n.sets.join(',')])));
+  // LEASE: the TTL etcd granted the node's lease (its key exists, so the lease is alive); '?' when it could not be read.
+  const lease = (n: ClusterStatus['nodes'][number]): string => (n.lease ? `${n.lease.grantedTtlSeconds}s` : n.lease === null ? '?' : '-');
+  lines.push(table(['NODE', 'STATE', 'LEASE', 'SETS'], s.nodes.map((n) => [n.name, n.state, lease(n), n.sets.join(',')])));
   lines.push('');
   if (s.sets.length === 0) lines.push('no service sets configured (hactl config apply FILE)');
   for (const set of s.sets) {
@@ -32,7 +34,9 @@ export async function statusCommand(opts: GlobalOptions & { watch?: boolean }): 
   try {
     let first: ClusterStatus;
     try {
-      first = await clusterStatus(session.client, session.keys, session.config.cluster, Date.now());
+      const { view, kvs, configRevision, problems } = await readView(session.client, session.keys);
+      first = statusFromView(view, kvs, session.keys, session.config.cluster, configRevision, problems, Date.now());
+      await addLeaseHealth(session.client, first, kvs, session.keys);
     } catch (err) {
       throw etcdErrorLine(err, session.config.etcd.endpoints, { doing: 'read the cluster status', key: session.keys.prefix, who: session.identity });
     }
@@ -58,7 +62,9 @@ async function watchStatus(session: Session, first: ClusterStatus, json: boolean
   let last = '';
   let drawn = 0;
   const draw = (s: ClusterStatus): void => {
-    const shown = json ? JSON.stringify({ ...s, revision: 0 }) : renderStatus({ ...s, revision: 0 });
+    // What counts as a change: not the revision, not the seconds a lease has left (they tick).
+    const steady = { ...s, revision: 0, nodes: s.nodes.map((n) => (n.lease ? { ...n, lease: { ...n.lease, remainingMs: 0 } } : n)) };
+    const shown = json ? JSON.stringify(steady) : renderStatus(steady);
     if (shown === last) return;
     last = shown;
     if (json) process.stdout.write(JSON.stringify(s) + '\n');
@@ -67,11 +73,16 @@ async function watchStatus(session: Session, first: ClusterStatus, json: boolean
   };
   draw(first);
   let trouble = '';
+  // Lease reads are async: draw in the order the changes came.
+  let drawing = Promise.resolve();
   const following = await followStatus(
     session,
-    (s) => {
+    (s, kvs) => {
       trouble = '';
-      draw(s);
+      drawing = drawing.then(async () => {
+        await addLeaseHealth(session.client, s, kvs, session.keys);
+        draw(s);
+      });
     },
     (what) => {
       // Say once that the picture may be stale; the watcher reconnects by itself.

@@ -102,13 +102,20 @@ describe('hactl operator commands against a real cluster', () => {
     const { stdout } = await ok(['status']);
     const lines = stdout.split('\n');
     assert.match(lines[0], /^cluster \S+ {3}revision \d+$/);
-    assert.match(stdout, /^NODE +STATE +SETS\nn1 +online +S1\nn2 +online +-\nn3 +online +S2$/m);
+    // LEASE: the TTL etcd granted each node's lease (the config's leaseTtl, 2s).
+    assert.match(stdout, /^NODE +STATE +LEASE +SETS\nn1 +online +2s +S1\nn2 +online +2s +-\nn3 +online +2s +S2$/m);
     assert.match(stdout, /^SET +MODE +STATE +NODE +SINCE +TOKEN\nS1 +singleton +running +n1 +\d\d:\d\d:\d\d +\d+$/m);
     assert.match(stdout, /^ {2}RESOURCE +TYPE +STATE +FAILS +LAST FAILURE\n {2}s1-a +dummy +running +0 +-\n {2}s1-b +dummy +running +0 +-$/m);
     const s = await okJson<ClusterStatus>(['status']);
     assert.equal(s.cluster, tc.lc.cluster);
     assert.ok(s.revision > 0);
     assert.deepEqual(s.nodes.map((n) => [n.name, n.state, n.maintenance]), [['n1', 'online', false], ['n2', 'online', false], ['n3', 'online', false]]);
+    for (const n of s.nodes) {
+      assert.equal(n.lease?.grantedTtlSeconds, 2, JSON.stringify(n));
+      assert.ok(n.lease.remainingMs > 0 && n.lease.remainingMs <= 2000 && /^\d+$/.test(n.lease.id), JSON.stringify(n));
+    }
+    assert.equal(s.leaseTtlMs, 2000);
+    assert.deepEqual(s.problems, [], 'no lease granted other than leaseTtl');
     const s1 = s.sets.find((x) => x.name === 'S1')!;
     assert.equal(s1.mode, 'singleton');
     assert.equal(s1.state, 'running');
@@ -248,7 +255,7 @@ describe('hactl operator commands against a real cluster', () => {
     const j = await okJson(['standby', 'n2']);
     assert.deepEqual(j, { node: 'n2', standby: true, moving: ['S1'], stopping: [] });
     const st = await tc.waitFor('n2 in standby and empty', 15_000, (s) => s.nodes.find((n) => n.name === 'n2')?.state === 'standby' && s.sets.find((x) => x.name === 'S1')?.state === 'running' && s.sets.find((x) => x.name === 'S1')?.node !== 'n2');
-    assert.match((await ok(['status'])).stdout, /^n2 +standby +-$/m);
+    assert.match((await ok(['status'])).stdout, /^n2 +standby +2s +-$/m);
     assert.equal(st.nodes.find((n) => n.name === 'n2')!.sets.length, 0);
     assert.equal((await ok(['standby', 'n2'])).stdout, 'n2 is in standby: it runs no sets\n');
     assert.equal((await ok(['unstandby', 'n2'])).stdout, 'n2 is back in service (sets stay where they run unless failback is set)\n');
