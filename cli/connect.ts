@@ -3,7 +3,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import { DEFAULT_HOST_CONFIG_PATH, HostConfigError, loadHostConfig, type HostConfig } from '../agent/config/host-config.js';
-import { connectionFromHostConfig, makeEtcdClient } from '../agent/etcd/client.js';
+import { connectionFromHostConfig, makeEtcdClient, type EtcdConnection } from '../agent/etcd/client.js';
 import { Keys } from '../agent/etcd/keys.js';
 import { CliError, EXIT, usageError } from './errors.js';
 import { permissionScope } from './rbac-plan.js';
@@ -72,8 +72,55 @@ export async function connect(opts: GlobalOptions): Promise<Session> {
   } catch (err) {
     throw new CliError(`cannot read etcd credentials: ${(err as NodeJS.ErrnoException).code ?? String(err)} ${(err as { path?: string }).path ?? ''}`.trim(), EXIT.USAGE);
   }
-  const client = makeEtcdClient(conn);
-  return { config, client, keys: Keys.forCluster(config.cluster), identity: conn.auth?.username ?? certificateCn(conn.tls?.cert), close: () => client.close() };
+  const keys = Keys.forCluster(config.cluster);
+  const client = makeEtcdClient(conn, await answeringEndpoints(conn, keys.config()));
+  return { config, client, keys, identity: conn.auth?.username ?? certificateCn(conn.tls?.cert), close: () => client.close() };
+}
+
+/** How long after the first member answers the others may still answer and be kept. */
+const PROBE_GRACE_MS = 150;
+
+/**
+ * The endpoints that answer now. Operators run hactl exactly when a host is down, and a member
+ * that is gone (powered off, partitioned: no RST, nothing) makes every call the client happens to
+ * send it wait for the whole call deadline. So every member gets one small read at once, and the
+ * client uses those that answered by PROBE_GRACE_MS after the first: the usual cost is one round
+ * trip. Any etcd answer counts, a refusal too (permission, authentication): the command itself
+ * then says what is wrong. When none answers, all are kept, so the command's own error names them.
+ */
+async function answeringEndpoints(conn: EtcdConnection, probeKey: string): Promise<string[]> {
+  if (conn.endpoints.length < 2) return conn.endpoints;
+  const probes = conn.endpoints.map((e) => makeEtcdClient(conn, [e]));
+  const answered: string[] = [];
+  let grace: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve) => {
+      let pending = probes.length;
+      probes.forEach((probe, i) => {
+        const alive = (): void => {
+          answered.push(conn.endpoints[i]);
+          grace ??= setTimeout(resolve, PROBE_GRACE_MS);
+        };
+        probe
+          .get(probeKey)
+          .exec()
+          .then(alive, (err: unknown) => (unreachable(err) ? undefined : alive()))
+          .finally(() => {
+            if (--pending === 0) resolve();
+          });
+      });
+    });
+  } finally {
+    if (grace) clearTimeout(grace);
+    for (const p of probes) p.close();
+  }
+  return answered.length > 0 ? conn.endpoints.filter((e) => answered.includes(e)) : conn.endpoints;
+}
+
+/** A connection failure (as opposed to an answer from etcd, even a refusal). */
+function unreachable(err: unknown): boolean {
+  const text = err instanceof Error ? `${err.constructor.name} ${err.message}` : String(err);
+  return /Unavailable|DeadlineExceeded|Deadline exceeded|BrokenCircuit|circuit breaker|ECONNREFUSED|No connection|handshake|certificate|SSL|TLS/i.test(text);
 }
 
 /** The CN of a PEM certificate (etcd's user name for it), or undefined. */

@@ -13,6 +13,10 @@ process.noDeprecation = true;
 async function main(): Promise<void> {
   try {
     await buildProgram().parseAsync(process.argv);
+    // The command is done (the long-running ones, agent and dev, never get here): leave now rather
+    // than when a connection attempt to an etcd member that is gone gives up. Writes to stdout and
+    // stderr are synchronous on Linux (files, pipes, terminals), so nothing printed is lost.
+    process.exit(0);
   } catch (caught) {
     let err = caught;
     if (err instanceof CommanderError) {

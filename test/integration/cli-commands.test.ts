@@ -5,6 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { HACTL_JS } from '../../cli/dev/local-cluster.js';
 import { startTestCluster, type TestCluster } from '../lib/cluster.js';
 import type { ClusterStatus } from '../../cli/status-model.js';
@@ -133,6 +134,28 @@ describe('hactl operator commands against a real cluster', () => {
       [['status', '--cert', '/nonexistent/op.pem'], 2, /^hactl: --cert needs --key \(a client certificate and its key go together\)$/],
       [['status', '--cert', 'op.pem', '--key', 'op-key.pem'], 2, /^hactl: --cert and --key need --cacert \(or etcd\.tls\.ca in the host configuration\)/],
     ]);
+  });
+
+  it('a member that is gone (connects, never answers) does not slow hactl down or lose its answers', async () => {
+    // A TCP listener that accepts and never speaks: like an etcd host that froze or was cut off.
+    const hung = createServer(() => undefined);
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    const dead = `http://127.0.0.1:${(hung.address() as AddressInfo).port}`;
+    try {
+      const endpoints = [dead, ...tc.lc.endpoints].join(',');
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now();
+        const r = await tc.hactl(['status', '--endpoints', endpoints], 30_000);
+        const ms = Math.round(performance.now() - t0);
+        assert.equal(r.code, 0, r.stderr);
+        // Every lease read answered: none went to the silent member (each would wait out its deadline).
+        assert.match(r.stdout, /^n1 +online +2s +\S+\nn2 +online +2s +\S+\nn3 +online +2s +\S+$/m, r.stdout);
+        process.stdout.write(`# status with one silent member of ${tc.lc.endpoints.length + 1}: ${ms} ms\n`);
+      }
+      await fails([[['status', '--endpoints', dead], 1, /^hactl: cannot read the cluster status: etcd not reachable at http:\/\/127\.0\.0\.1:\d+: .*DEADLINE_EXCEEDED/]]);
+    } finally {
+      hung.close();
+    }
   });
 
   it('status --watch redraws when the cluster changes, not on a timer (table and --json)', async () => {

@@ -40,7 +40,8 @@ cleanup() {
   for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
   for h in "${HOSTS[@]}"; do ip netns del "hactl-wk-$h" 2>/dev/null; done
   ip link del "$BR" 2>/dev/null
-  rm -rf "$W"
+  # KEEP=1 keeps the files (logs, data, certificates) for a look afterwards.
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $W" >&2; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -234,13 +235,13 @@ run "hactl --cert pki/observer.pem --key pki/observer-key.pem status | head -6"
 run_fails 4 "hactl --cert pki/observer.pem --key pki/observer-key.pem failover WEB --to h3"
 
 say "11. Host h2 dies (its agent and its etcd member killed): the set needs a fence or a confirmation"
-run "kill -KILL \$(cat h2/.pid-agent) \$(cat h2/.pid-etcd) && ip netns del hactl-wk-h2"
+run "date -u +%T.%3N && kill -KILL \$(cat h2/.pid-agent) \$(cat h2/.pid-etcd) && ip netns del hactl-wk-h2"
 wait_for "h2 offline" 30 "hactl status --json | grep -A1 '\"name\": \"h2\"' | grep -q offline"
 sleep 2
 run "hactl status"
-run "hactl fence h2 --confirm-down"
+run "hactl fence h2 --confirm-down && date -u +%T.%3N"
 wait_for "WEB running on h1 or h3" 30 "hactl status --json | grep -B2 -A4 '\"name\": \"WEB\"' | grep -q '\"state\": \"running\"'"
-run "hactl status"
+run "date -u +%T.%3N && hactl status"
 run "for h in h1 h2 h3; do ip -n hactl-wk-\$h -br addr show eth0 2>/dev/null | sed \"s/^/\$h: /\"; done"
 run "arping -c1 -w2 -I $BR $NET.100 | grep -E 'reply|Received'"
 run "hactl events --set WEB | tail -8"
