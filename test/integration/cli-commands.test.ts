@@ -355,7 +355,7 @@ describe('hactl operator commands against a real cluster', () => {
     assert.match((await ok(['status', ...empty])).stdout, /no service sets configured \(hactl config apply FILE\)/);
   });
 
-  it('rbac print: etcdctl commands, --json the plan; bad node names and apply without --nodes exit 2', async () => {
+  it('rbac print and apply: etcdctl commands, --json the plan; roles and users created (auth left off); bad node names and apply without --nodes exit 2', async () => {
     const t = await ok(['rbac', 'print', '--nodes', 'n1,n2']);
     assert.match(t.stdout, /^etcdctl role add hactl-agent$/m);
     assert.match(t.stdout, new RegExp(`^etcdctl role grant-permission hactl-agent readwrite --prefix=true /hactl/${tc.lc.cluster}/$`, 'm'));
@@ -364,6 +364,16 @@ describe('hactl operator commands against a real cluster', () => {
     const plan = await okJson<{ roles: { name: string }[]; users: { name: string }[] }>(['rbac', 'print', '--nodes', 'n1,n2']);
     assert.deepEqual(plan.roles.map((r) => r.name), ['hactl-agent', 'hactl-operator', 'hactl-observer']);
     assert.ok(plan.users.some((u) => u.name === 'hactl-agent-n1'));
+    // apply without enabling authentication (the rest of this file's cluster keeps running open).
+    assert.equal(
+      (await ok(['rbac', 'apply', '--nodes', 'n1,n2,n3', '--no-enable'])).stdout,
+      'roles hactl-agent, hactl-operator, hactl-observer; users hactl-agent-n1, hactl-agent-n2, hactl-agent-n3, hactl-operator, hactl-observer, root; authentication left as it was\n',
+    );
+    assert.deepEqual(await okJson(['rbac', 'apply', '--nodes', 'n1,n2,n3', '--no-enable']), { applied: true, authEnabled: false }, 'applying again changes nothing and says so');
+    const roles = (await tc.client.getRoles()).map((r) => r.name).sort();
+    assert.deepEqual(roles, ['hactl-agent', 'hactl-observer', 'hactl-operator', 'root']);
+    const perms = await tc.client.role('hactl-observer').permissions();
+    assert.deepEqual(perms.map((p) => [p.permission, p.range.start.toString()]), [['Read', `/hactl/${tc.lc.cluster}/`]]);
     await fails([
       [['rbac', 'print', '--nodes', 'n1,bad name'], 2, /^hactl: --nodes: not a valid node name: bad name$/],
       [['rbac', 'apply'], 2, /^hactl: rbac apply needs --nodes/],
