@@ -49,6 +49,18 @@ export interface NodeLease {
   remainingMs: number;
 }
 
+/** A fence device and its last periodic check (`devices/<name>`, written by the agent on duty). */
+export interface DeviceStatus {
+  name: string;
+  agent: string;
+  /** The nodes it fences. */
+  fences: string[];
+  state: 'ok' | 'failed' | 'unchecked';
+  reason?: string;
+  checkedAt?: string;
+  by?: string;
+}
+
 export interface ClusterStatus {
   cluster: string;
   revision: number;
@@ -58,6 +70,7 @@ export interface ClusterStatus {
   maintenance: boolean;
   nodes: NodeStatus[];
   sets: SetStatus[];
+  devices: DeviceStatus[];
   problems: string[];
 }
 
@@ -120,7 +133,20 @@ export function statusFromView(view: ClusterView, kvs: ReadonlyMap<string, KvEnt
     const state: NodeStatus['state'] = !online ? (view.fences.has(n) ? 'fenced' : 'offline') : view.standby.has(n) ? 'standby' : 'online';
     return { name: n, state, maintenance: view.maintenance.cluster, sets: [...view.owners.values()].filter((o) => o.node === n).map((o) => o.set).sort() };
   });
-  return { cluster, revision: view.revision, configRevision, ...(config ? { leaseTtlMs: config.timing.leaseTtl } : {}), maintenance: view.maintenance.cluster, nodes, sets, problems: [...problems] };
+  const devices: DeviceStatus[] = Object.entries(config?.fencing.devices ?? {}).map(([name, spec]) => {
+    const checked = parseJson(kvs.get(keys.deviceHealth(name))?.value);
+    const state = checked?.state === 'ok' || checked?.state === 'failed' ? checked.state : 'unchecked';
+    return {
+      name,
+      agent: spec.agent,
+      fences: Object.entries(config?.nodes ?? {}).filter(([, n]) => n.fence === name).map(([n]) => n).sort(),
+      state,
+      ...(state === 'failed' && typeof checked?.reason === 'string' ? { reason: checked.reason } : {}),
+      ...(typeof checked?.atWallMs === 'number' ? { checkedAt: new Date(checked.atWallMs).toISOString() } : {}),
+      ...(typeof checked?.by === 'string' ? { by: checked.by } : {}),
+    };
+  });
+  return { cluster, revision: view.revision, configRevision, ...(config ? { leaseTtlMs: config.timing.leaseTtl } : {}), maintenance: view.maintenance.cluster, nodes, sets, devices, problems: [...problems] };
 }
 
 /** The status of a singleton set or of one clone instance (`name`); `base` names its config. */
@@ -173,9 +199,14 @@ interface StoredStatus {
 }
 
 function parseStatus(value: string | undefined): StoredStatus | null {
-  if (!value) return null;
+  return parseJson(value) as StoredStatus | null;
+}
+
+function parseJson(text: string | undefined): Record<string, unknown> | null {
+  if (text === undefined) return null;
   try {
-    return JSON.parse(value) as StoredStatus;
+    const v = JSON.parse(text) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch {
     return null;
   }

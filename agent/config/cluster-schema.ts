@@ -83,8 +83,12 @@ export const ClusterConfigSchema = z
       .strictObject({
         leaseTtl: duration.default(5000),
         fenceMargin: duration.default(1000),
-        /** How long a peer waits after an owner's last keepalive before it may fence early (fast fenced takeover). */
-        suspectAfter: duration.optional(),
+        /**
+         * Fast fenced takeover: how long an owner's lease must have gone unrenewed (as etcd's leader
+         * reports it) before a peer may fence that owner and take over without waiting for the
+         * expiry. Only owners with a fence device are suspected. Default leaseTtl - 1s; `off` disables.
+         */
+        suspectAfter: z.union([z.literal('off'), duration]).optional(),
       })
       .prefault({}),
     nodes: z.record(name('node'), z.strictObject({ fence: name('fence device').optional() })).optional(),
@@ -101,6 +105,16 @@ export const ClusterConfigSchema = z
     }
     if (fenceMargin * 2 >= leaseTtl) {
       ctx.addIssue({ code: 'custom', path: ['timing', 'fenceMargin'], message: `must be less than leaseTtl / 2 (${formatDurationMs(leaseTtl / 2)}), got ${formatDurationMs(fenceMargin)}` });
+    }
+    const suspect = cfg.timing.suspectAfter;
+    if (typeof suspect === 'number' && (suspect * 2 < leaseTtl || suspect > leaseTtl - 1000)) {
+      // At least two missed keepalives (sent every TTL/4); and etcd reports a lease's remaining
+      // time in whole seconds, so anything closer to the TTL than 1s cannot be observed.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timing', 'suspectAfter'],
+        message: `must be between leaseTtl / 2 (${formatDurationMs(leaseTtl / 2)}: two missed keepalives) and leaseTtl - 1s (${formatDurationMs(leaseTtl - 1000)}), or off; got ${formatDurationMs(suspect)}`,
+      });
     }
     const devices = cfg.fencing.devices;
     // Secrets never go into the cluster configuration: etcd keeps it readable to every role
@@ -148,6 +162,17 @@ export type ServiceSetConfig = ClusterConfig['serviceSets'][string];
 export type ResourceConfig = ServiceSetConfig['resources'][number];
 export type ParamValue = z.output<typeof paramValue>;
 export { BUILTIN_TYPES };
+
+/**
+ * The suspicion threshold of the fast fenced takeover in ms (`timing.suspectAfter`), or null when
+ * it is off. The default, leaseTtl - 1s, is the most patient value etcd's whole-second remaining
+ * time can express.
+ */
+export function suspectAfterMs(config: ClusterConfig): number | null {
+  const v = config.timing.suspectAfter;
+  if (v === 'off') return null;
+  return v ?? config.timing.leaseTtl - 1000;
+}
 
 /** Whether a set needs its old owner fenced before an unplanned takeover (SPEC §3.2 `requireFencing`). */
 export function setRequiresFencing(set: ServiceSetConfig): boolean {

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { parseDurationMs } from './duration.js';
 import { formatIssues } from './load-cluster.js';
 
 export const DEFAULT_HOST_CONFIG_PATH = '/etc/hactl/agent.yaml';
@@ -28,7 +29,21 @@ export const HostConfigSchema = z.strictObject({
   resourceDirs: z.array(z.string().startsWith('/', 'must be an absolute path')).default(['/etc/hactl/resources.d']),
   http: z.strictObject({ listen: z.string().default('127.0.0.1:7946') }).prefault({}),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
-  watchdog: z.strictObject({ device: z.string().startsWith('/').optional() }).optional(),
+  /**
+   * Optional Linux watchdog (e.g. /dev/watchdog from `modprobe softdog soft_margin=5`): fed while
+   * this host's lease is sound or nothing runs here, so a host whose agent hangs, or that keeps
+   * resources without a lease, is rebooted by the kernel. See docs/fencing.md for its trade-offs.
+   */
+  watchdog: z
+    .strictObject({
+      device: z.string().startsWith('/', 'must be an absolute path'),
+      /** How often it is fed while feeding is allowed. */
+      feedInterval: z
+        .string()
+        .default('500ms')
+        .refine((t) => (parseDurationMs(t) ?? 0) >= 50, 'not a duration of at least 50ms (write e.g. 500ms, 1s)'),
+    })
+    .optional(),
 });
 
 export type HostConfig = z.output<typeof HostConfigSchema> & { node: string };

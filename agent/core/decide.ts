@@ -39,7 +39,9 @@ export function decideSet(input: DecideInput): SetDecision {
   }
 
   if (local.stopFailure) {
-    return none('blocked', `stop failed on ${me}: ${local.stopFailure}; ${set} stays blocked here until hactl cleanup`);
+    const device = config.nodes?.[me]?.fence;
+    const escalation = device ? `; ${me} asked the other hosts to fence it through device ${device}, then ${set} moves` : `; no fence device for ${me}, so ${set} stays blocked here until hactl cleanup`;
+    return none('blocked', `stop failed on ${me}: ${local.stopFailure}${escalation}`);
   }
 
   const iOwn = owner !== undefined && owner.node === me && owner.leaseId === lease.leaseId;
@@ -129,7 +131,7 @@ function decideAsOwner(input: DecideInput, owner: OwnerRecord, active: number): 
   const unfenced = local.unsettled.filter((u) => (view.fences.get(u.node)?.modRevision ?? 0) <= u.afterRevision);
   if (unfenced.length > 0 && active < 0 && setRequiresFencing(spec)) {
     const node = unfenced[0].node;
-    return none('blocked', `waiting for ${node} to be fenced before starting ${set} (requireFencing): ${fenceHint(config, node)}`);
+    return { ...none('blocked', `waiting for ${node} to be fenced before starting ${set} (requireFencing): ${fenceHint(config, node)}`), awaitsFence: unfenced.map((u) => u.node) };
   }
   if (unfenced.length > 0 && local.graceUntilMs !== null && nowMs < local.graceUntilMs && active < 0) {
     return {

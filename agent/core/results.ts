@@ -8,7 +8,9 @@ import type { LocalSet, ResourcePhase, Unsettled } from './types.js';
 export type ActionOutcome =
   | { status: 'exited'; rc: number; reason?: string }
   | { status: 'timed-out' }
-  | { status: 'spawn-failed'; reason: string };
+  | { status: 'spawn-failed'; reason: string }
+  /** Cut short by the agent itself (its lease fell into doubt): the resource's state is unknown. */
+  | { status: 'aborted'; reason: string };
 
 export const OCF = {
   SUCCESS: 0,
@@ -52,6 +54,7 @@ export function classify(outcome: ActionOutcome): FailureClass {
 export function describeOutcome(outcome: ActionOutcome): string {
   if (outcome.status === 'timed-out') return 'timed out';
   if (outcome.status === 'spawn-failed') return `could not run the agent: ${outcome.reason}`;
+  if (outcome.status === 'aborted') return `aborted: ${outcome.reason}`;
   return outcome.reason ? `rc=${outcome.rc}: ${outcome.reason}` : `rc=${outcome.rc}`;
 }
 
@@ -63,6 +66,8 @@ function withPhase(local: LocalSet, index: number, phase: ResourcePhase): LocalS
 
 /** A start finished. Any failure makes the set leave this host (SPEC §4), banned for `banFor`. */
 export function afterStart(local: LocalSet, index: number, resourceId: string, outcome: ActionOutcome, token: number): LocalSet {
+  // Aborted for a self-fence: not the resource's failure, so no move and no ban; it is stopped next.
+  if (outcome.status === 'aborted') return { ...withPhase(local, index, 'unknown'), token };
   const cls = classify(outcome);
   // A successful start settles the takeover: the gate was passed to get here.
   if (cls === 'ok') return { ...withPhase(local, index, 'running'), token, unsettled: [] };
@@ -100,6 +105,7 @@ function notHere(outcome: ActionOutcome): boolean {
  * and this host is banned. Hard errors move at once; fatal ones stop the set everywhere.
  */
 export function afterMonitor(local: LocalSet, index: number, resourceId: string, outcome: ActionOutcome, spec: ServiceSetConfig, nowMs: number): LocalSet {
+  if (outcome.status === 'aborted') return withPhase(local, index, 'unknown'); // not counted as a failure
   const cls = classify(outcome);
   if (cls === 'ok') return local;
   const what = cls === 'not-running' ? `${resourceId} is not running` : `monitor of ${resourceId} failed (${describeOutcome(outcome)})`;

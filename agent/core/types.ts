@@ -9,6 +9,8 @@ export interface NodeRecord {
   leaseId: string;
   /** Wall-clock ms when the agent registered. */
   startedAtWallMs: number;
+  /** Create revision of the node key: one life of the agent (a re-registration changes it). */
+  registeredRevision: number;
 }
 
 export interface OwnerRecord {
@@ -58,6 +60,27 @@ export interface FenceRecord {
   modRevision: number;
 }
 
+/**
+ * A host's claim to fence `node` (key bound to the claimer's lease): only the claimer runs a fence
+ * device against `node`, so one incident gets one fence however many hosts could act.
+ */
+export interface FenceClaim {
+  by: string;
+  createRevision: number;
+  /** The claimer's last failed attempt, when its device failed (it retries with backoff). */
+  lastFailure?: string;
+  /** How many attempts failed so far: a host that takes the claim over continues the backoff. */
+  failures?: number;
+}
+
+/** A host whose stop failed asks its peers to fence it (the key lives as long as its lease). */
+export interface FenceRequest {
+  set: string;
+  reason: string;
+  leaseId: string;
+  modRevision: number;
+}
+
 export interface FailoverIntent {
   to?: string;
   modRevision: number;
@@ -83,6 +106,8 @@ export interface ClusterView {
   /** set -> node -> ban */
   bans: ReadonlyMap<string, ReadonlyMap<string, BanRecord>>;
   fences: ReadonlyMap<string, FenceRecord>;
+  fenceClaims: ReadonlyMap<string, FenceClaim>;
+  fenceRequests: ReadonlyMap<string, FenceRequest>;
   standby: ReadonlySet<string>;
   maintenance: { cluster: boolean; sets: ReadonlySet<string> };
 }
@@ -141,6 +166,8 @@ export interface SetDecision {
   reason: string;
   /** The set's state as this host reports it (meaningful when this host owns the set). */
   state: SetState;
+  /** The takeover gate waits for these hosts to be fenced (fence-then-start): the owner fences them. */
+  awaitsFence?: string[];
 }
 
 export interface DecideInput {

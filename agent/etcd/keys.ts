@@ -16,6 +16,9 @@
 //   intents/maintenance         cluster-wide maintenance; intents/maintenance/<set> per set
 //   bans/<set>/<node>           the node may not run the set until `untilWallMs`
 //   fences/<node>               the last successful fence (or operator confirmation) of a node
+//   fence-claims/<node>         bound to the claimer's lease: the one host now fencing <node>
+//   fence-requests/<node>       bound to <node>'s lease: its stop failed, peers should fence it
+//   devices/<device>            the last periodic monitor of a fence device (health for status)
 //   events/<seq>                the event history
 export function clusterPrefix(cluster: string): string {
   return `/hactl/${cluster}/`;
@@ -64,6 +67,18 @@ export class Keys {
   }
   fence(node: string): string {
     return `${this.prefix}fences/${node}`;
+  }
+  fenceClaim(node: string): string {
+    return `${this.prefix}fence-claims/${node}`;
+  }
+  fenceRequest(node: string): string {
+    return `${this.prefix}fence-requests/${node}`;
+  }
+  deviceHealth(device: string): string {
+    return `${this.prefix}devices/${device}`;
+  }
+  devicesPrefix(): string {
+    return `${this.prefix}devices/`;
   }
   event(seq: string): string {
     return `${this.prefix}events/${seq}`;

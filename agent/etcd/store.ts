@@ -77,10 +77,65 @@ export class ClusterStore {
     return this.commit(() => this.client.if(k.owner(set), 'Create', '==', token).then(this.client.put(k.status(set)).value(JSON.stringify(status))).commit());
   }
 
-  /** Records a fence of `node`, only while `token` still owns `set` (the owner fences for its set). */
-  async recordFence(node: string, set: string, token: number, recordJson: string): Promise<TxnOutcome> {
+  /**
+   * Claims the right to fence `node`: only one host at a time holds the claim (bound to its own
+   * lease, so a claimer that dies frees it), and only while `node`'s fence record is as the
+   * decision saw it (mod revision `fenceModRevision`, 0 = none). With `registeredRevision`, also
+   * only while `node` is still in the life the decision saw (its node key unchanged).
+   */
+  async claimFence(node: string, by: string, leaseId: string, claim: Record<string, unknown>, fenceModRevision: number, registeredRevision?: number): Promise<TxnOutcome> {
     const k = this.keys;
-    return this.commit(() => this.client.if(k.owner(set), 'Create', '==', token).then(this.client.put(k.fence(node)).value(recordJson)).commit());
+    return this.commit(() => {
+      // No new fence of `node` since the view the decision was made on: a fence just recorded by
+      // another host (or by us, not yet seen through the watch) is never repeated.
+      let txn = this.client.if(k.fenceClaim(node), 'Create', '==', 0).and(k.fence(node), 'Mod', '==', fenceModRevision);
+      if (registeredRevision !== undefined) txn = txn.and(k.node(node), 'Create', '==', registeredRevision);
+      return txn.then(this.client.put(k.fenceClaim(node)).value(JSON.stringify({ by, ...claim })).lease(leaseId)).commit();
+    });
+  }
+
+  /** Records a fence of `node` by the holder of the claim (create revision `claimRevision`) and ends the claim. */
+  async recordClaimedFence(node: string, claimRevision: number, recordJson: string): Promise<TxnOutcome> {
+    const k = this.keys;
+    return this.commit(() =>
+      this.client.if(k.fenceClaim(node), 'Create', '==', claimRevision).then(this.client.put(k.fence(node)).value(recordJson), this.client.delete().key(k.fenceClaim(node))).commit(),
+    );
+  }
+
+  /** Updates our claim's value (its last failure, for the other hosts' status), only while we hold it. */
+  async updateFenceClaim(node: string, claimRevision: number, claim: Record<string, unknown>, leaseId: string): Promise<TxnOutcome> {
+    const key = this.keys.fenceClaim(node);
+    return this.commit(() => this.client.if(key, 'Create', '==', claimRevision).then(this.client.put(key).value(JSON.stringify(claim)).lease(leaseId)).commit());
+  }
+
+  /** Gives a claim up (its reason to fence went away). */
+  async dropFenceClaim(node: string, claimRevision: number): Promise<TxnOutcome> {
+    const key = this.keys.fenceClaim(node);
+    return this.commit(() => this.client.if(key, 'Create', '==', claimRevision).then(this.client.delete().key(key)).commit());
+  }
+
+  /** A host whose stop failed asks to be fenced; the request lives as long as its lease. */
+  async requestFence(node: string, leaseId: string, request: Record<string, unknown>): Promise<void> {
+    await this.client.put(this.keys.fenceRequest(node)).value(JSON.stringify(request)).lease(leaseId);
+  }
+
+  async withdrawFenceRequest(node: string): Promise<void> {
+    await this.client.delete().key(this.keys.fenceRequest(node));
+  }
+
+  /** Ends a fenced host's lease: its owner keys go at once, so its sets can be taken over now. */
+  async revokeLease(leaseId: string): Promise<'revoked' | 'gone' | 'unknown'> {
+    try {
+      await this.client.leaseClient.leaseRevoke({ ID: leaseId });
+      return 'revoked';
+    } catch (err) {
+      return /not found/i.test(String(err)) ? 'gone' : 'unknown';
+    }
+  }
+
+  /** The last monitor of a fence device, for `hactl status`. */
+  async writeDeviceHealth(device: string, health: Record<string, unknown>): Promise<void> {
+    await this.client.put(this.keys.deviceHealth(device)).value(JSON.stringify(health));
   }
 
   /** Removes a failover intent the owner refused (it says why in the event history). */

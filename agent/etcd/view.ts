@@ -2,7 +2,7 @@
 // parse are skipped (and reported), never trusted: a hand-edited key must not crash an agent.
 import { checkClusterConfig } from '../config/load-cluster.js';
 import type { ClusterConfig } from '../config/cluster-schema.js';
-import type { BanRecord, CleanupIntent, ClusterView, FailoverIntent, FenceRecord, HolderRecord, NodeRecord, OwnerRecord } from '../core/types.js';
+import type { BanRecord, CleanupIntent, ClusterView, FailoverIntent, FenceClaim, FenceRecord, FenceRequest, HolderRecord, NodeRecord, OwnerRecord } from '../core/types.js';
 
 export interface KvEntry {
   key: string;
@@ -41,6 +41,8 @@ export class ViewBuilder {
     const cleanups = new Map<string, CleanupIntent>();
     const bans = new Map<string, Map<string, BanRecord>>();
     const fences = new Map<string, FenceRecord>();
+    const fenceClaims = new Map<string, FenceClaim>();
+    const fenceRequests = new Map<string, FenceRequest>();
     const standby = new Set<string>();
     const members = new Set<string>();
     const maintenanceSets = new Set<string>();
@@ -66,7 +68,7 @@ export class ViewBuilder {
           break;
         case 'nodes': {
           const v = json();
-          if (v && parts.length === 2) nodes.set(parts[1], { name: parts[1], leaseId: kv.lease, startedAtWallMs: Number(v.startedAtWallMs ?? 0) });
+          if (v && parts.length === 2) nodes.set(parts[1], { name: parts[1], leaseId: kv.lease, startedAtWallMs: Number(v.startedAtWallMs ?? 0), registeredRevision: kv.createRevision });
           break;
         }
         case 'members':
@@ -124,6 +126,18 @@ export class ViewBuilder {
           }
           break;
         }
+        case 'fence-claims': {
+          const v = json();
+          if (v && parts.length === 2 && typeof v.by === 'string') fenceClaims.set(parts[1], { by: v.by, createRevision: kv.createRevision, lastFailure: typeof v.lastFailure === 'string' ? v.lastFailure : undefined, failures: typeof v.failures === 'number' ? v.failures : undefined });
+          break;
+        }
+        case 'fence-requests': {
+          const v = json();
+          if (v && parts.length === 2) {
+            fenceRequests.set(parts[1], { set: String(v.set ?? ''), reason: String(v.reason ?? 'stop failed'), leaseId: kv.lease, modRevision: kv.modRevision });
+          }
+          break;
+        }
         default:
           break;
       }
@@ -136,7 +150,7 @@ export class ViewBuilder {
       if (this.cachedConfig.problem) problems.push(this.cachedConfig.problem);
     }
     return {
-      view: { revision, config, nodes, members, owners, holders, failoverIntents, cleanups, bans, fences, standby, maintenance: { cluster: maintenanceCluster, sets: maintenanceSets } },
+      view: { revision, config, nodes, members, owners, holders, failoverIntents, cleanups, bans, fences, fenceClaims, fenceRequests, standby, maintenance: { cluster: maintenanceCluster, sets: maintenanceSets } },
       problems,
       configRevision: configEntry?.modRevision ?? 0,
     };

@@ -103,7 +103,7 @@ async function attempt<S extends string>(
     if (!run.ok) return { status: 'failed', reason: `${what}: ${run.reason}`, durationMs };
     const { result, secrets } = run;
     if (result.status === 'timed-out') return { status: 'timed-out', reason: `${what} timed out after ${seconds(device.timeout)} (process group killed)`, durationMs };
-    if (result.status === 'spawn-failed') return { status: 'failed', reason: oneLine(`${what}: could not start: ${scrub(result.reason, secrets)}`), durationMs };
+    if (result.status === 'spawn-failed' || result.status === 'aborted') return { status: 'failed', reason: oneLine(`${what}: could not start: ${scrub(result.reason, secrets)}`), durationMs };
     return { ...onExit(result.rc, agentSaid(result, secrets)), durationMs };
   } catch (err) {
     return { status: 'failed', reason: oneLine(`${what}: ${(err as Error).message}`), durationMs: performance.now() - startedMs };

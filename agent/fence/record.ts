@@ -9,6 +9,8 @@ export interface FenceRecord {
   /** Who fenced: `user@host` for the CLI, the agent's node name for an automatic fence. */
   by: string;
   atWallMs: number;
+  /** Why the agent fenced (absent for the CLI). */
+  reason?: string;
 }
 
 /** The `how` of a fence done through a device. */
@@ -17,7 +19,7 @@ export function deviceFenceHow(device: { name: string; agent: string }, action: 
 }
 
 /** `atWallMs` is for people reading the record; the fence gate compares etcd revisions, not times. */
-export function fenceRecordJson(how: string, by: string, atWallMs: number): string {
-  const record: FenceRecord = { how, by, atWallMs };
+export function fenceRecordJson(how: string, by: string, atWallMs: number, reason?: string): string {
+  const record: FenceRecord = { how, by, atWallMs, ...(reason ? { reason } : {}) };
   return JSON.stringify(record);
 }

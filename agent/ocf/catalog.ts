@@ -102,7 +102,7 @@ export async function fetchMetaData(type: string, ctx: ResolveContext, timeoutMs
     fencingToken: null,
   });
   if (r.status === 'timed-out') return { ok: false, error: `meta-data timed out after ${timeoutMs} ms` };
-  if (r.status === 'spawn-failed') return { ok: false, error: `meta-data could not be run: ${r.reason}` };
+  if (r.status === 'spawn-failed' || r.status === 'aborted') return { ok: false, error: `meta-data could not be run: ${r.reason}` };
   if (r.rc !== 0) return { ok: false, error: `meta-data exited ${r.rc}${r.reason ? `: ${r.reason}` : ''}` };
   const parsed = parseMetaData(r.stdout);
   if (!parsed.ok) return { ok: false, error: parsed.error };

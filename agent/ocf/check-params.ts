@@ -100,7 +100,7 @@ export async function checkConfigAgents(config: ClusterConfig, opts: AgentCheckO
         const type = it.resource.type;
         const where = `${it.path}.params`;
         if (r.status === 'timed-out') warnings.push(`${where}: ${type} validate-all timed out after ${timeoutMs} ms`);
-        else if (r.status === 'spawn-failed') warnings.push(`${where}: ${type} validate-all could not be run: ${r.reason}`);
+        else if (r.status === 'spawn-failed' || r.status === 'aborted') warnings.push(`${where}: ${type} validate-all could not be run: ${r.reason}`);
         else if (r.rc === 6) errors.push(`${where}: ${type} validate-all: ${r.reason ?? 'parameters not valid (rc=6)'}`);
         else if (r.rc !== 0 && r.rc !== 3) {
           // 2, 4, 5: not valid *on this host* (no such interface, device or binary here): the

@@ -24,6 +24,10 @@ export interface ActionRequest {
   node: string;
   set: string;
   fencingToken: number | null;
+  /** Aborting ends the action's process group (TERM, then KILL): the outcome is `aborted`. */
+  signal?: AbortSignal;
+  /** Told the PID (= process group) as soon as the agent runs. */
+  onSpawn?: (pid: number) => void;
 }
 
 export type ActionResult = ActionOutcome & { durationMs: number; stdout: string };
@@ -70,14 +74,14 @@ export function actionEnv(req: ActionRequest): Record<string, string> {
 
 export function runAction(req: ActionRequest): Promise<ActionResult> {
   if (req.agent.kind === 'systemd') return runSystemdAction(req);
-  return runExecutable(req.agent.path, [req.action], actionEnv(req), req.timeoutMs);
+  return runExecutable(req.agent.path, [req.action], actionEnv(req), req.timeoutMs, { signal: req.signal, onSpawn: req.onSpawn });
 }
 
 /** systemd:<unit> resources, driven with systemctl start/stop/is-active (SPEC §3.2). */
 async function runSystemdAction(req: ActionRequest): Promise<ActionResult> {
   const unit = (req.agent as { unit: string }).unit;
   const env = { PATH: SAFE_PATH, LANG: 'C' };
-  const systemctl = (args: string[]) => runExecutable('/usr/bin/systemctl', args, env, req.timeoutMs);
+  const systemctl = (args: string[]) => runExecutable('/usr/bin/systemctl', args, env, req.timeoutMs, { signal: req.signal, onSpawn: req.onSpawn });
   switch (req.action) {
     case 'start':
     case 'stop': {
@@ -123,6 +127,8 @@ export interface ExecOptions {
   stdin?: string;
   /** Return the child's stderr too (callers that need more than the `ocf-exit-reason:` line). */
   captureStderr?: boolean;
+  signal?: AbortSignal;
+  onSpawn?: (pid: number) => void;
 }
 
 export type ExecResult = ActionResult & { stderr?: string };
@@ -134,8 +140,10 @@ export function runExecutable(file: string, args: string[], env: Record<string, 
     let stdout = '';
     let stderr = '';
     let timedOut = false;
+    let aborted: string | undefined;
     let settled = false;
     const child = spawn(file, args, { env, detached: true, stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], cwd: '/' });
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     if (opts.stdin !== undefined && child.stdin) {
       // An agent that exits without reading its stdin makes this write fail (EPIPE): not an error here.
       child.stdin.on('error', () => undefined);
@@ -146,6 +154,7 @@ export function runExecutable(file: string, args: string[], env: Record<string, 
       settled = true;
       clearTimeout(termTimer);
       clearTimeout(killTimer);
+      opts.signal?.removeEventListener('abort', onAbort);
       child.stdout?.destroy();
       child.stderr?.destroy();
       resolve(opts.captureStderr ? { ...result, stderr } : result);
@@ -164,18 +173,29 @@ export function runExecutable(file: string, args: string[], env: Record<string, 
       }
     };
     let killTimer: NodeJS.Timeout | undefined;
-    const termTimer = setTimeout(() => {
-      timedOut = true;
+    const endGroup = (): void => {
+      clearTimeout(termTimer);
       killGroup('SIGTERM');
       killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
+    };
+    const termTimer = setTimeout(() => {
+      timedOut = true;
+      endGroup();
     }, timeoutMs);
+    const onAbort = (): void => {
+      if (timedOut || aborted !== undefined) return;
+      aborted = String(opts.signal?.reason ?? 'aborted');
+      endGroup();
+    };
+    if (opts.signal?.aborted) queueMicrotask(onAbort);
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('error', (err) => finish({ status: 'spawn-failed', reason: err.message, durationMs: performance.now() - startedMs, stdout: '' }));
     let exited: { code: number | null; signal: NodeJS.Signals | null; durationMs: number } | undefined;
     const complete = (): void => {
       if (!exited) return;
-      if (timedOut) {
+      if (timedOut || aborted !== undefined) {
         killGroup('SIGKILL');
-        finish({ status: 'timed-out', durationMs: exited.durationMs, stdout });
+        finish(aborted !== undefined ? { status: 'aborted', reason: aborted, durationMs: exited.durationMs, stdout } : { status: 'timed-out', durationMs: exited.durationMs, stdout });
         return;
       }
       const rc = exited.code ?? (exited.signal ? 128 + (signalNumbers[exited.signal] ?? 0) : 1);

@@ -33,6 +33,13 @@ import type { Logger } from './log.js';
 import { startHealthServer, type HealthServer } from './health.js';
 import { gatherHostFacts, type HostFacts } from './host-facts.js';
 import { Fencer } from './fencer.js';
+import { devicesToMonitor, fenceTargets, leasesToObserve } from '../core/fence-targets.js';
+import { DeviceMonitor } from './device-monitor.js';
+import { Watchdog } from './watchdog.js';
+import { clearInflight, killLeftoverStarts, recordInflight } from './inflight.js';
+import { parseDurationMs } from '../config/duration.js';
+import { LeaseObserver } from '../etcd/lease-observer.js';
+import { fenceDeviceFor } from '../fence/device.js';
 
 /** Lease TTL used when the cluster has no configuration yet. */
 const DEFAULT_LEASE_TTL_SEC = 5;
@@ -60,6 +67,10 @@ interface SetRuntime {
   lastReasons: (string | undefined)[];
   failCounts: number[];
   agents: (AgentRef | undefined)[];
+  /** Hosts this set's takeover gate waits to see fenced (from the last decision). */
+  awaitsFence: string[];
+  /** Ends the start or monitor in flight (a self-fence must not wait for its timeout). */
+  abort: AbortController | undefined;
 }
 
 interface PersistedLease {
@@ -79,6 +90,9 @@ export class HostAgent {
   private readonly viewBuilder: ViewBuilder;
   private readonly events: EventLog;
   private readonly fencer: Fencer;
+  private readonly leaseObserver: LeaseObserver;
+  private readonly deviceMonitor: DeviceMonitor;
+  private watchdog: Watchdog | undefined;
   private keeper: LeaseKeeper | undefined;
   private view: ClusterView | undefined;
   private readonly sets = new Map<string, SetRuntime>();
@@ -116,6 +130,8 @@ export class HostAgent {
     this.events = new EventLog(this.client, this.keys, config.node, clock);
     this.runDir = join(config.dataDir, 'run');
     this.fencer = new Fencer(config.node, this.store, this.events, log, clock, () => this.kick());
+    this.deviceMonitor = new DeviceMonitor(config.node, this.store, log, clock);
+    this.leaseObserver = new LeaseObserver(this.client, clock, () => this.checkFencing(), () => this.requestedTtlSec);
     this.watcher = new PrefixWatcher(this.client, this.keys.prefix, {
       changed: (kvs, revision) => this.onViewChanged(kvs, revision),
       trouble: (what) => this.log.warn({ what }, 'etcd watch trouble'),
@@ -134,9 +150,14 @@ export class HostAgent {
   /** Starts the agent: lease (resumed when possible), registration, watch, first reconciliation. */
   async start(): Promise<void> {
     await mkdir(this.runDir, { recursive: true, mode: 0o750 });
+    await killLeftoverStarts(this.runDir, this.log);
     this.facts = await gatherHostFacts();
     const ttlSec = await this.configuredTtlSec();
     await this.establishLease(ttlSec, true);
+    if (this.config.watchdog) {
+      this.watchdog = new Watchdog(this.config.watchdog.device, parseDurationMs(this.config.watchdog.feedInterval) ?? 500, () => this.mayFeedWatchdog(), this.log);
+      await this.watchdog.start();
+    }
     await this.watcher.start();
     if (this.config.http.listen) {
       try {
@@ -157,6 +178,8 @@ export class HostAgent {
   async stop(leaveResources: boolean): Promise<void> {
     this.stopping = true;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.leaseObserver.close();
+    this.deviceMonitor.close();
     if (!leaveResources) {
       await this.stopAllSets();
       try {
@@ -168,6 +191,7 @@ export class HostAgent {
     } else {
       this.keeper?.release();
     }
+    await this.watchdog?.stop().catch((err: unknown) => this.log.error({ err: String(err) }, 'watchdog not disarmed'));
     this.watcher.close();
     await this.health?.close();
     this.client.close();
@@ -366,6 +390,9 @@ export class HostAgent {
     if (config) this.syncSets(config);
     const marginMs = config?.timing.fenceMargin ?? 1000;
     this.leaseOkAtLastDecision = !this.granting && this.keeper !== undefined && this.keeper.isValid(marginMs);
+    // Only a lease really in doubt (or lost) aborts; granting a new lease for a changed TTL while
+    // the old one is sound does not (found by the compat test: probes were cut short).
+    if (!this.keeper || !this.keeper.isValid(marginMs)) this.abortStartsAndMonitors();
     for (const [name, rt] of this.sets) {
       if (only && !only.has(name)) continue;
       if (rt.busy || view.revision < rt.awaitRevision) continue;
@@ -380,7 +407,8 @@ export class HostAgent {
         continue;
       }
       let decision = this.decide(name, rt, view, config);
-      decision = this.fenceIfWaiting(name, rt, decision, view, config);
+      rt.awaitsFence = decision.awaitsFence ?? [];
+      decision = this.withFenceProgress(decision, view);
       this.noteDecision(name, rt, decision, view);
       if (decision.action.kind === 'none' && decision.state === 'running') {
         this.maybeMonitor(name, rt, config);
@@ -388,7 +416,40 @@ export class HostAgent {
         void this.runExclusive(rt, () => this.execute(name, rt, decision, view, config));
       }
     }
+    this.checkFencing();
     this.scheduleWake();
+  }
+
+  /**
+   * Fencing by this host (core/fence-targets): the gates of the sets it took over, owners whose
+   * leases went unrenewed (the fast fenced takeover), hosts whose stop failed. Runs after every
+   * reconciliation and after every lease observation.
+   */
+  private checkFencing(): void {
+    const view = this.view;
+    const config = view ? this.expandedConfig(view) : null;
+    if (!view || !config || this.stopping) return;
+    this.leaseObserver.follow(leasesToObserve(this.node, view, config).map((l) => l.leaseId));
+    this.deviceMonitor.follow(devicesToMonitor(this.node, view, config), view.config ?? config);
+    const keeper = this.keeper;
+    const lease = keeper && !this.granting ? { leaseId: keeper.leaseId, validUntilMs: keeper.validUntilMs } : null;
+    const gates = new Map<string, string[]>();
+    for (const [name, rt] of this.sets) if (rt.awaitsFence.length > 0) gates.set(name, rt.awaitsFence);
+    const targets = fenceTargets({ me: this.node, nowMs: this.clock.monotonicMs(), lease, view, config, gates, observations: this.leaseObserver.observations() });
+    this.fencer.update(targets, view, view.config ?? config, targets.length > 0 && lease ? lease.leaseId : null);
+  }
+
+  /**
+   * The lease fell into doubt: a start or monitor in flight would hold up the self-fence stops for
+   * up to its timeout, past what the takeover grace covers (found by the simulator, BUG-3). End
+   * them now (their process groups get TERM, then KILL); the resources are then stopped.
+   */
+  private abortStartsAndMonitors(): void {
+    for (const [name, rt] of this.sets) {
+      if (!rt.abort || rt.abort.signal.aborted) continue;
+      this.log.warn({ set: name }, 'lease in doubt: aborting the action in flight');
+      rt.abort.abort('etcd lease in doubt (self-fencing)');
+    }
   }
 
   private decide(name: string, rt: SetRuntime, view: ClusterView, config: ClusterConfig): SetDecision {
@@ -418,6 +479,9 @@ export class HostAgent {
       rt.lastReasons[i] = undefined;
     }
     const hadTrouble = rt.local.stopFailure ?? rt.local.moveAway?.reason ?? null;
+    if (rt.local.stopFailure && ![...this.sets.values()].some((other) => other !== rt && other.local.stopFailure)) {
+      this.store.withdrawFenceRequest(this.node).catch((err: unknown) => this.log.warn({ err: String(err) }, 'could not withdraw the fence request'));
+    }
     rt.local = { ...rt.local, stopFailure: null, moveAway: null, failureTimesMs: [], probed: false };
     rt.statusKey = '';
     this.log.info({ set: name, resource, cleared: hadTrouble }, 'cleanup');
@@ -445,6 +509,8 @@ export class HostAgent {
         lastReasons: spec.resources.map(() => undefined),
         failCounts: spec.resources.map(() => 0),
         agents: spec.resources.map(() => undefined),
+        awaitsFence: [],
+        abort: undefined,
       });
     }
   }
@@ -562,6 +628,21 @@ export class HostAgent {
     }
   }
 
+  /**
+   * A stop failed: what runs here is unknown and the set cannot move while this host may still
+   * hold it. With a fence device, ask the peers to fence this host (Pacemaker's on-fail=fence);
+   * the request lives as long as this lease.
+   */
+  private requestOwnFence(set: string, reason: string): void {
+    const config = this.view?.config;
+    const keeper = this.keeper;
+    if (!config || !keeper || !fenceDeviceFor(config, this.node)) return;
+    this.log.error({ set, reason }, 'asking the other hosts to fence this one');
+    this.store
+      .requestFence(this.node, keeper.leaseId, { set, reason, atWallMs: this.clock.wallMs() })
+      .catch((err: unknown) => this.log.error({ err: String(err) }, 'could not ask to be fenced'));
+  }
+
   private async agentFor(rt: SetRuntime, index: number): Promise<AgentRef | string> {
     const cached = rt.agents[index];
     if (cached) return cached;
@@ -578,7 +659,13 @@ export class HostAgent {
       // An agent that cannot be found or is unsafe to run is "not installed" here (hard: move, ban).
       return { status: 'exited', rc: 5, reason: agent, durationMs: 0, stdout: '' };
     }
+    const abortable = action === 'start' || action === 'monitor';
+    const abort = abortable ? new AbortController() : undefined;
+    if (abort) rt.abort = abort;
+    let inflight: Promise<string | null> | undefined;
     const result = await runAction({
+      signal: abort?.signal,
+      onSpawn: action === 'start' ? (pid) => (inflight = recordInflight(this.runDir, pid, { set: name, resource: resource.id })) : undefined,
       agent,
       action,
       resourceId: resource.id,
@@ -592,6 +679,8 @@ export class HostAgent {
       set: name,
       fencingToken: token,
     });
+    if (abort && rt.abort === abort) rt.abort = undefined;
+    if (inflight) void inflight.then((path) => (path ? clearInflight(path) : undefined));
     const rc = result.status === 'exited' ? result.rc : undefined;
     const level = result.status === 'exited' && (result.rc === 0 || (action === 'monitor' && result.rc === 7 && intervalMs === 0)) ? 'info' : 'warn';
     if (action !== 'monitor' || level === 'warn' || intervalMs === 0) {
@@ -625,26 +714,16 @@ export class HostAgent {
       rt.lastReasons[index] = describeOutcome(result);
       this.log.error({ set: name, resource: resource.id, reason: rt.local.stopFailure }, 'stop failed; set blocked');
       void this.events.append({ set: name, resource: resource.id, what: 'stop-failed', reason: rt.local.stopFailure, rc: result.status === 'exited' ? result.rc : undefined });
+      this.requestOwnFence(name, rt.local.stopFailure);
     } else if (index === 0) {
       void this.events.append({ set: name, what: 'stopped', reason, token: rt.local.token });
     }
   }
 
-  /**
-   * An owner blocked on the fence gate fences the unsettled hosts that have a device (fence-then-
-   * start); a failed attempt's reason is added to the decision's reason for status.
-   */
-  private fenceIfWaiting(name: string, rt: SetRuntime, decision: SetDecision, view: ClusterView, config: ClusterConfig): SetDecision {
-    const owner = view.owners.get(name);
-    if (decision.state !== 'blocked' || rt.local.unsettled.length === 0 || !owner || owner.node !== this.node || owner.leaseId !== this.keeper?.leaseId) return decision;
-    const failures: string[] = [];
-    for (const u of rt.local.unsettled) {
-      if ((view.fences.get(u.node)?.modRevision ?? 0) > u.afterRevision) continue;
-      this.fencer.ensure(view.config ?? config, name, owner.token, u.node);
-      const failure = this.fencer.lastFailure(u.node);
-      if (failure) failures.push(failure);
-    }
-    return failures.length === 0 ? decision : { ...decision, reason: `${decision.reason}; ${failures.join('; ')}` };
+  /** A set waiting for a fence says how the fencing goes (a failed attempt, or who else is at it). */
+  private withFenceProgress(decision: SetDecision, view: ClusterView): SetDecision {
+    const notes = (decision.awaitsFence ?? []).map((node) => this.fencer.statusOf(node, view)).filter((n): n is string => n !== undefined);
+    return notes.length === 0 ? decision : { ...decision, reason: `${decision.reason}; ${notes.join('; ')}` };
   }
 
   /**
@@ -722,7 +801,7 @@ export class HostAgent {
       rt.nextMonitorMs[due] = this.clock.monotonicMs() + monitorIntervalMs(resource);
       const before = rt.local;
       rt.local = afterMonitor(rt.local, due, resource.id, result, rt.spec, this.clock.monotonicMs());
-      if (rt.local !== before) {
+      if (rt.local !== before && result.status !== 'aborted') {
         rt.failCounts[due]++;
         rt.lastReasons[due] = describeOutcome(result);
         const reason = rt.local.moveAway?.reason ?? `${resource.id} failed its monitor (${describeOutcome(result)}): restarting in place`;
@@ -785,12 +864,9 @@ export class HostAgent {
     }
     for (const rt of this.sets.values()) {
       if (rt.local.graceUntilMs !== null && rt.local.graceUntilMs > now) at = Math.min(at, rt.local.graceUntilMs + 1);
-      for (const u of rt.local.unsettled) {
-        const retryAt = this.fencer.nextTryMs(u.node);
-        if (retryAt !== undefined && retryAt > now) at = Math.min(at, retryAt + 1);
-      }
       for (const t of rt.nextMonitorMs) if (t > now) at = Math.min(at, t);
     }
+    for (const retryAt of this.fencer.retryTimesMs()) if (retryAt > now) at = Math.min(at, retryAt + 1);
     // Never postpone a wake-up already due earlier: renewals arrive more often than the idle
     // re-check, and pushing the timer back on each would starve it (found by the simulator).
     if (this.wakeTimer && this.wakeAtMs <= at) return;
@@ -830,6 +906,15 @@ export class HostAgent {
     }
   }
 
+  /** The watchdog is fed while the lease is sound, or while nothing here could need stopping. */
+  private mayFeedWatchdog(): { ok: boolean; why: string } {
+    const marginMs = this.view?.config?.timing.fenceMargin ?? 1000;
+    if (!this.granting && this.keeper?.isValid(marginMs)) return { ok: true, why: 'lease sound' };
+    const holding = [...this.sets.values()].filter((rt) => rt.busy || highestActive(rt.local) >= 0 || rt.local.stopFailure !== null).map((rt) => rt.name);
+    if (holding.length === 0) return { ok: true, why: 'no lease, but nothing runs here' };
+    return { ok: false, why: `no sound lease while ${holding.join(', ')} may still run here` };
+  }
+
   private healthReport(): Record<string, unknown> {
     const keeper = this.keeper;
     const now = this.clock.monotonicMs();
@@ -838,6 +923,7 @@ export class HostAgent {
       cluster: this.config.cluster,
       lease: keeper ? { id: keeper.leaseId, validForMs: Math.round(keeper.validUntilMs - now) } : null,
       revision: this.view?.revision ?? 0,
+      watchdog: this.watchdog ? { device: this.config.watchdog?.device, fed: this.watchdog.fed } : null,
       sets: Object.fromEntries([...this.sets].map(([n, rt]) => [n, { state: rt.lastState, reason: rt.lastReason, resources: rt.local.resources }])),
     };
   }

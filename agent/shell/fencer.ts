@@ -1,8 +1,17 @@
-// Fence-then-start, the agent's side (SPEC §4, §5.2): the owner of a set that waits for a host to be
-// fenced runs that host's fence device, records the fence, and so lifts its own gate. Only the
-// owner does it — ownership was settled by an etcd transaction — so for one set one host fences.
-// A failed fence is retried with exponential backoff; its reason is kept for `hactl status`.
+// Fencing done by the agents (SPEC §4, §5.2), for the targets the core names (core/fence-targets):
+// fence-then-start for a set this host took over, the fast fenced takeover of a suspected owner,
+// and a host whose stop failed. For each victim:
+//   1. claim it by transaction (one claimer at a time, bound to the claimer's lease): one incident,
+//      one fence, however many hosts could act;
+//   2. run its fence device; a failure is retried with exponential backoff (1 s to 30 s) while the
+//      reason stays, and the claim is kept meanwhile;
+//   3. record the fence (only while the claim is still ours) — the record is what lifts the gates;
+//   4. revoke the victim's lease when it still has one, so its sets are taken over now rather than
+//      at the expiry.
+// A claim whose reason went away (the owner renewed after all, the gate passed) is given up.
 import type { ClusterConfig } from '../config/cluster-schema.js';
+import type { FenceTarget } from '../core/fence-targets.js';
+import type { ClusterView } from '../core/types.js';
 import { configuredFenceAction, fenceDeviceFor, fenceNode } from '../fence/device.js';
 import { deviceFenceHow, fenceRecordJson } from '../fence/record.js';
 import type { ClusterStore } from '../etcd/store.js';
@@ -12,16 +21,24 @@ import type { Clock } from './clock.js';
 
 const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 30_000;
+/** After losing a claim race, look again soon: the winner may die before it records. */
+const CLAIM_LOST_RETRY_MS = 250;
 
 interface Attempt {
+  target: FenceTarget;
+  /** A claim, fence, record or revoke is in flight. */
   running: boolean;
   nextTryMs: number;
   failures: number;
   lastFailure?: string;
+  /** Create revision of our claim on the victim, while we hold it. */
+  claimRevision?: number;
 }
 
 export class Fencer {
   private readonly attempts = new Map<string, Attempt>();
+  /** Failed attempts of other claimers per victim: a claim that changes hands keeps its backoff. */
+  private readonly othersFailures = new Map<string, number>();
 
   constructor(
     private readonly me: string,
@@ -32,55 +49,115 @@ export class Fencer {
     private readonly onDone: () => void,
   ) {}
 
-  /** Why the last attempt on `node` failed, for status (undefined when none failed). */
-  lastFailure(node: string): string | undefined {
+  /** Why the last attempt on `node` failed, or who else is fencing it, for status (undefined: nothing to say). */
+  statusOf(node: string, view: ClusterView): string | undefined {
+    const claim = view.fenceClaims.get(node);
+    if (claim && claim.by !== this.me) return `${claim.by} is fencing ${node}${claim.lastFailure ? ` (${claim.lastFailure}; retrying)` : ''}`;
     return this.attempts.get(node)?.lastFailure;
   }
 
-  /** When the next retry of `node` is due (monotonic), for the agent's wake-up. */
+  /** When the next retry on `node` is due (monotonic), for the agent's wake-up. */
   nextTryMs(node: string): number | undefined {
     const a = this.attempts.get(node);
     return a && !a.running ? a.nextTryMs : undefined;
   }
 
+  /** Every pending retry time, for the agent's wake-up. */
+  retryTimesMs(): number[] {
+    return [...this.attempts.values()].filter((a) => !a.running).map((a) => a.nextTryMs);
+  }
+
   /**
-   * Fences `node` for `set` if it has a device, no attempt is running and the backoff has passed.
-   * The record is written only while this host still owns `set` with `token`.
+   * Acts on the targets the core named now (called after every reconciliation and observation).
+   * `leaseId` is this host's lease (claims are bound to it); null: claim nothing.
    */
-  ensure(config: ClusterConfig, set: string, token: number, node: string): void {
+  update(targets: readonly FenceTarget[], view: ClusterView, config: ClusterConfig, leaseId: string | null): void {
+    const wanted = new Map(targets.map((t) => [t.node, t]));
+    for (const [node, claim] of view.fenceClaims) {
+      if (claim.by !== this.me && claim.failures) this.othersFailures.set(node, Math.max(claim.failures, this.othersFailures.get(node) ?? 0));
+    }
+    for (const node of this.othersFailures.keys()) if (!wanted.has(node)) this.othersFailures.delete(node);
+    for (const [node, a] of this.attempts) {
+      if (wanted.has(node) || a.running) continue;
+      this.attempts.delete(node);
+      if (a.claimRevision !== undefined) {
+        this.log.info({ node, why: a.target.why }, 'fence no longer needed; giving up the claim');
+        void this.store.dropFenceClaim(node, a.claimRevision);
+      }
+    }
+    if (leaseId === null) return;
+    const now = this.clock.monotonicMs();
+    for (const target of targets) {
+      const a = this.attempts.get(target.node) ?? { target, running: false, nextTryMs: 0, failures: this.othersFailures.get(target.node) ?? 0 };
+      this.attempts.set(target.node, a);
+      a.target = target;
+      if (a.running || now < a.nextTryMs) continue;
+      const claim = view.fenceClaims.get(target.node);
+      if (claim && claim.createRevision !== a.claimRevision) {
+        if (claim.by !== this.me) {
+          a.claimRevision = undefined; // another host fences; its record (or its death) comes through the watch
+          continue;
+        }
+        a.claimRevision = claim.createRevision; // ours, from an attempt whose outcome we did not learn
+      } else if (!claim && a.claimRevision !== undefined && view.revision >= a.claimRevision) {
+        a.claimRevision = undefined; // gone with a lease we lost meanwhile
+      }
+      this.run(a, config, leaseId, view.fences.get(target.node)?.modRevision ?? 0);
+    }
+  }
+
+  private run(a: Attempt, config: ClusterConfig, leaseId: string, fenceModRevision: number): void {
+    const { node, why, reason } = a.target;
     const device = fenceDeviceFor(config, node);
-    if (!device) return; // the operator must confirm it down
-    const attempt = this.attempts.get(node) ?? { running: false, nextTryMs: 0, failures: 0 };
-    this.attempts.set(node, attempt);
-    if (attempt.running || this.clock.monotonicMs() < attempt.nextTryMs) return;
+    if (!device) return;
     const action = configuredFenceAction(device.params);
     if (!action.ok) {
-      attempt.lastFailure = action.reason;
-      attempt.nextTryMs = this.clock.monotonicMs() + MAX_RETRY_MS;
+      a.lastFailure = action.reason;
+      a.nextTryMs = this.clock.monotonicMs() + MAX_RETRY_MS;
       return;
     }
-    attempt.running = true;
-    this.log.warn({ set, node, device: device.name, action: action.value }, 'fencing');
+    a.running = true;
     void (async () => {
-      const outcome = await fenceNode(device, node, action.value);
-      attempt.running = false;
-      if (outcome.status === 'fenced') {
-        const how = deviceFenceHow(device, action.value);
-        const out = await this.store.recordFence(node, set, token, fenceRecordJson(how, this.me, this.clock.wallMs()));
-        this.log.warn({ set, node, how, durationMs: Math.round(outcome.durationMs), recorded: out.status }, 'fenced');
-        if (out.status === 'committed') {
-          this.attempts.delete(node);
-          void this.events.append({ set, what: 'fenced', reason: `${node} fenced by ${this.me}: ${how} (${Math.round(outcome.durationMs)}ms)`, token });
+      try {
+        if (a.claimRevision === undefined) {
+          const claim = await this.store.claimFence(node, this.me, leaseId, { why, reason, atWallMs: this.clock.wallMs() }, fenceModRevision, a.target.registeredRevision);
+          if (claim.status !== 'committed') {
+            a.nextTryMs = this.clock.monotonicMs() + (claim.status === 'rejected' ? CLAIM_LOST_RETRY_MS : FIRST_RETRY_MS);
+            return;
+          }
+          a.claimRevision = claim.revision;
         }
-      } else {
-        attempt.failures++;
-        attempt.lastFailure = `fencing ${node} through ${device.name} ${outcome.status === 'timed-out' ? 'timed out' : 'failed'}: ${outcome.reason}`;
-        const backoffMs = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (attempt.failures - 1));
-        attempt.nextTryMs = this.clock.monotonicMs() + backoffMs;
-        this.log.error({ set, node, reason: attempt.lastFailure, retryInMs: backoffMs }, 'fence failed');
-        void this.events.append({ set, what: 'fence-failed', reason: `${attempt.lastFailure}; retrying in ${Math.round(backoffMs / 1000)}s`, token });
+        this.log.warn({ node, device: device.name, action: action.value, why, reason }, 'fencing');
+        const outcome = await fenceNode(device, node, action.value);
+        if (outcome.status !== 'fenced') {
+          a.failures++;
+          a.lastFailure = `fencing ${node} through ${device.name} ${outcome.status === 'timed-out' ? 'timed out' : 'failed'}: ${outcome.reason}`;
+          const backoffMs = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (a.failures - 1));
+          a.nextTryMs = this.clock.monotonicMs() + backoffMs;
+          this.log.error({ node, why, reason: a.lastFailure, retryInMs: backoffMs }, 'fence failed');
+          void this.store.updateFenceClaim(node, a.claimRevision, { by: this.me, why, reason, lastFailure: a.lastFailure, failures: a.failures, atWallMs: this.clock.wallMs() }, leaseId);
+          for (const set of a.target.sets) void this.events.append({ set, what: 'fence-failed', reason: `${a.lastFailure}; retrying in ${Math.round(backoffMs / 1000)}s` });
+          return;
+        }
+        const how = deviceFenceHow(device, action.value);
+        const recorded = await this.store.recordClaimedFence(node, a.claimRevision, fenceRecordJson(how, this.me, this.clock.wallMs(), reason));
+        this.log.warn({ node, how, why, durationMs: Math.round(outcome.durationMs), recorded: recorded.status }, 'fenced');
+        if (recorded.status !== 'committed') {
+          // The claim went with our lease, or the answer was lost: look again with a fresh view.
+          a.claimRevision = undefined;
+          a.nextTryMs = this.clock.monotonicMs() + FIRST_RETRY_MS;
+          return;
+        }
+        this.attempts.delete(node);
+        const revoked = a.target.leaseId !== undefined ? await this.store.revokeLease(a.target.leaseId) : undefined;
+        if (revoked) this.log.warn({ node, leaseId: a.target.leaseId, revoked }, 'fenced host lease revoked');
+        for (const set of a.target.sets) {
+          void this.events.append({ set, what: 'fenced', reason: `${node} fenced by ${this.me}: ${how} (${Math.round(outcome.durationMs)}ms) because ${reason}` });
+        }
+      } finally {
+        a.running = false;
+        this.onDone();
       }
-      this.onDone();
     })();
   }
 }

@@ -25,6 +25,11 @@ export function renderStatus(s: ClusterStatus): string {
     lines.push(table(['RESOURCE', 'TYPE', 'STATE', 'FAILS', 'LAST FAILURE'], set.resources.map((r) => [r.id, r.type, r.state, r.failCount, r.lastReason]), '  '));
     lines.push('');
   }
+  if (s.devices.length > 0) {
+    lines.push(table(['FENCE DEVICE', 'AGENT', 'FENCES', 'HEALTH', 'CHECKED', 'BY'], s.devices.map((d) => [d.name, d.agent, d.fences.join(','), d.state, clockTime(d.checkedAt ?? null), d.by])));
+    for (const d of s.devices) if (d.reason) lines.push(`  ${d.name}: ${d.reason}`);
+    lines.push('');
+  }
   for (const p of s.problems) lines.push(`warning: ${p}`);
   return lines.join('\n').trimEnd();
 }

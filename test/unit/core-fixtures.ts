@@ -25,7 +25,7 @@ export function view(partial: Partial<ClusterView> = {}): ClusterView {
   return {
     revision: 100,
     config: null,
-    nodes: new Map(['a', 'b', 'c'].map((n) => [n, { name: n, leaseId: `L${n}`, startedAtWallMs: 0 }])),
+    nodes: new Map(['a', 'b', 'c'].map((n) => [n, { name: n, leaseId: `L${n}`, startedAtWallMs: 0, registeredRevision: 10 }])),
     members: new Set(['a', 'b', 'c']),
     owners: new Map(),
     holders: new Map(),
@@ -33,6 +33,8 @@ export function view(partial: Partial<ClusterView> = {}): ClusterView {
     cleanups: new Map(),
     bans: new Map(),
     fences: new Map(),
+    fenceClaims: new Map(),
+    fenceRequests: new Map(),
     standby: new Set(),
     maintenance: { cluster: false, sets: new Set() },
     ...partial,

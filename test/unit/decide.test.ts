@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideSet } from '../../agent/core/decide.js';
+import { afterMonitor, afterStart } from '../../agent/core/results.js';
 import { config, QM_YAML, view, owned, local, input } from './core-fixtures.js';
 
 const cfg = config(QM_YAML);
@@ -46,10 +47,10 @@ test('lease in doubt (now >= validUntil - fenceMargin): stop in reverse, start n
 
 test('a takeover after an expiry is dirty; a set that requires fencing waits for the fence', () => {
   const v = view({ holders: new Map([['QM', { node: 'a', released: false, unsettled: [], modRevision: 40 }]]) });
-  const d = decideSet(input('b', { ...v, nodes: new Map([['b', { name: 'b', leaseId: 'Lb', startedAtWallMs: 0 }]]) }, local([S, S, S]), cfg));
+  const d = decideSet(input('b', { ...v, nodes: new Map([['b', { name: 'b', leaseId: 'Lb', startedAtWallMs: 0, registeredRevision: 10 }]]) }, local([S, S, S]), cfg));
   assert.deepEqual(d.action, { kind: 'acquire', dirty: true, holderRevision: 40, unsettled: [{ node: 'a', afterRevision: 40 }] });
   assert.match(d.reason, /a lost QM without stopping it cleanly: taking over/);
-  const ownedByB = view({ ...owned('b', 60), nodes: new Map([['b', { name: 'b', leaseId: 'Lb', startedAtWallMs: 0 }]]) });
+  const ownedByB = view({ ...owned('b', 60), nodes: new Map([['b', { name: 'b', leaseId: 'Lb', startedAtWallMs: 0, registeredRevision: 10 }]]) });
   const gated = local([S, S, S], { token: 60, unsettled: [{ node: 'a', afterRevision: 40 }], graceUntilMs: 12_000 });
   const blocked = decideSet(input('b', ownedByB, gated, cfg));
   assert.equal(blocked.state, 'blocked');
@@ -132,7 +133,7 @@ test('standby, ban and failback move the set; maintenance touches nothing', () =
 
 test('placement explains why no node is eligible', () => {
   const v = view({
-    nodes: new Map([['b', { name: 'b', leaseId: 'Lb', startedAtWallMs: 0 }]]),
+    nodes: new Map([['b', { name: 'b', leaseId: 'Lb', startedAtWallMs: 0, registeredRevision: 10 }]]),
     bans: new Map([['QM', new Map([['b', { untilWallMs: 1_000_000 + 60_000, reason: 'start of qm failed (rc=1)' }]])]]),
   });
   const d = decideSet(input('b', v, local([S, S, S]), cfg));
@@ -142,10 +143,21 @@ test('placement explains why no node is eligible', () => {
 test('hosts not yet settled stay on record across a release and a re-acquisition (simulator BUG-4, BUG-10)', () => {
   // b took QM over from a (unfenced), then released it before starting anything: a is still unsettled.
   const v = view({ holders: new Map([['QM', { node: 'b', released: true, unsettled: [{ node: 'a', afterRevision: 40 }], modRevision: 90 }]]) });
-  const d = decideSet(input('c', { ...v, nodes: new Map([['c', { name: 'c', leaseId: 'Lc', startedAtWallMs: 0 }]]) }, local([S, S, S]), cfg));
+  const d = decideSet(input('c', { ...v, nodes: new Map([['c', { name: 'c', leaseId: 'Lc', startedAtWallMs: 0, registeredRevision: 10 }]]) }, local([S, S, S]), cfg));
   assert.deepEqual(d.action, { kind: 'acquire', dirty: true, holderRevision: 90, unsettled: [{ node: 'a', afterRevision: 40 }] });
   // b's own earlier (dirty) hold, re-acquired by b itself: a is still unsettled.
   const again = view({ holders: new Map([['QM', { node: 'b', released: false, unsettled: [{ node: 'a', afterRevision: 40 }], modRevision: 95 }]]) });
-  const d2 = decideSet(input('b', { ...again, nodes: new Map([['b', { name: 'b', leaseId: 'Lb', startedAtWallMs: 0 }]]) }, local([S, S, S]), cfg));
+  const d2 = decideSet(input('b', { ...again, nodes: new Map([['b', { name: 'b', leaseId: 'Lb', startedAtWallMs: 0, registeredRevision: 10 }]]) }, local([S, S, S]), cfg));
   assert.deepEqual((d2.action as { unsettled: unknown }).unsettled, [{ node: 'a', afterRevision: 40 }]);
+});
+
+test('an action aborted for a self-fence leaves the resource unknown: no move, no ban, no failure counted', () => {
+  const spec = config(QM_YAML).serviceSets.QM;
+  const started = afterStart(local([R, S, S]), 1, 'ip', { status: 'aborted', reason: 'etcd lease in doubt' }, 60);
+  assert.deepEqual(started.resources, [R, 'unknown', S]);
+  assert.equal(started.moveAway, null);
+  const monitored = afterMonitor(local([R, R, R]), 2, 'qm', { status: 'aborted', reason: 'etcd lease in doubt' }, spec, 10_000);
+  assert.deepEqual(monitored.resources, [R, R, 'unknown']);
+  assert.deepEqual(monitored.failureTimesMs, []);
+  assert.equal(monitored.moveAway, null);
 });

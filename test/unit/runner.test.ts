@@ -82,6 +82,27 @@ test('a timed-out action has its whole process group killed, children included',
   });
 });
 
+test('an aborted action ends its process group at once (TERM), long before its timeout, and says why', async () => {
+  await withAgent('#!/bin/sh\nsleep 30 &\necho $! > "$HA_RSCTMP/child.pid"\nwait\n', async (req, dir) => {
+    const ac = new AbortController();
+    let spawned = 0;
+    const t0 = performance.now();
+    const running = runAction({ ...req, timeoutMs: 30_000, signal: ac.signal, onSpawn: (pid) => (spawned = pid) });
+    await new Promise((res) => setTimeout(res, 200));
+    assert.ok(spawned > 1, 'onSpawn told the PID');
+    ac.abort('lease in doubt');
+    const r = await running;
+    const tookMs = performance.now() - t0;
+    assert.equal(r.status, 'aborted');
+    assert.equal(r.status === 'aborted' ? r.reason : '', 'lease in doubt');
+    assert.ok(tookMs < 200 + 1500, `took ${tookMs} ms`);
+    const { readFile } = await import('node:fs/promises');
+    const childPid = Number(await readFile(join(dir, 'child.pid'), 'utf8'));
+    await new Promise((res) => setTimeout(res, 100));
+    assert.equal(await isAlive(childPid), false, 'the child ended with its group');
+  });
+});
+
 /** Alive and not a zombie (PID 1 here may be slow to reap orphans). */
 async function isAlive(pid: number): Promise<boolean> {
   const { readFile } = await import('node:fs/promises');
