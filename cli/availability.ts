@@ -176,7 +176,9 @@ const PLANNED_REASONS = [
   /^agent on \S+ (?:shutting down|shut down)/,
 ];
 const REMOVED_REASON = / was removed from the configuration/;
-const LOST_LEASE = /lost its lease/;
+// How the agents word a takeover after the owner was lost (decide.ts): older agents wrote "n2 lost
+// its lease while owning QM1", current ones "n2 lost QM1 without stopping it cleanly".
+const LOST_LEASE = /lost its lease|\blost \S+ without stopping it cleanly/;
 /** A peer stopping a leftover local copy while another node owns the set (not this instance). */
 const STALE_COPY = / owns \S+ \(token \d+\): stopping local | does not own \S+: stopping local /;
 

@@ -3,7 +3,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import { DEFAULT_HOST_CONFIG_PATH, HostConfigError, loadHostConfig, type HostConfig } from '../agent/config/host-config.js';
-import { connectionFromHostConfig, makeEtcdClient } from '../agent/etcd/client.js';
+import { connectionFromHostConfig, makeEtcdClient, type EtcdConnection } from '../agent/etcd/client.js';
 import { Keys } from '../agent/etcd/keys.js';
 import { CliError, EXIT, usageError } from './errors.js';
 import { permissionScope } from './rbac-plan.js';
@@ -40,7 +40,14 @@ export async function hostConfigFrom(opts: GlobalOptions, requireFile = false): 
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(cluster)) throw usageError(`--cluster: not a valid cluster name: ${cluster}`);
     config.cluster = cluster;
   }
-  if (opts.cacert) config.etcd.tls = { ca: opts.cacert, cert: opts.cert, key: opts.key };
+  // Each TLS flag overrides its own file: `--cert op.pem --key op-key.pem` with a host config that
+  // names the CA must act as op, never silently as the config's identity.
+  if (opts.cacert || opts.cert || opts.key) {
+    if (!opts.cert !== !opts.key) throw usageError(`${opts.cert ? '--cert needs --key' : '--key needs --cert'} (a client certificate and its key go together)`);
+    const ca = opts.cacert ?? config.etcd.tls?.ca;
+    if (!ca) throw usageError('--cert and --key need --cacert (or etcd.tls.ca in the host configuration): the CA that signed the etcd servers');
+    config.etcd.tls = { ca, cert: opts.cert ?? config.etcd.tls?.cert, key: opts.key ?? config.etcd.tls?.key };
+  }
   if (opts.user) {
     if (!opts.passwordFile) throw usageError('--user needs --password-file (passwords are read from files only)');
     config.etcd.auth = { username: opts.user, passwordFile: opts.passwordFile };
@@ -65,8 +72,55 @@ export async function connect(opts: GlobalOptions): Promise<Session> {
   } catch (err) {
     throw new CliError(`cannot read etcd credentials: ${(err as NodeJS.ErrnoException).code ?? String(err)} ${(err as { path?: string }).path ?? ''}`.trim(), EXIT.USAGE);
   }
-  const client = makeEtcdClient(conn);
-  return { config, client, keys: Keys.forCluster(config.cluster), identity: conn.auth?.username ?? certificateCn(conn.tls?.cert), close: () => client.close() };
+  const keys = Keys.forCluster(config.cluster);
+  const client = makeEtcdClient(conn, await answeringEndpoints(conn, keys.config()));
+  return { config, client, keys, identity: conn.auth?.username ?? certificateCn(conn.tls?.cert), close: () => client.close() };
+}
+
+/** How long after the first member answers the others may still answer and be kept. */
+const PROBE_GRACE_MS = 150;
+
+/**
+ * The endpoints that answer now. Operators run hactl exactly when a host is down, and a member
+ * that is gone (powered off, partitioned: no RST, nothing) makes every call the client happens to
+ * send it wait for the whole call deadline. So every member gets one small read at once, and the
+ * client uses those that answered by PROBE_GRACE_MS after the first: the usual cost is one round
+ * trip. Any etcd answer counts, a refusal too (permission, authentication): the command itself
+ * then says what is wrong. When none answers, all are kept, so the command's own error names them.
+ */
+async function answeringEndpoints(conn: EtcdConnection, probeKey: string): Promise<string[]> {
+  if (conn.endpoints.length < 2) return conn.endpoints;
+  const probes = conn.endpoints.map((e) => makeEtcdClient(conn, [e]));
+  const answered: string[] = [];
+  let grace: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve) => {
+      let pending = probes.length;
+      probes.forEach((probe, i) => {
+        const alive = (): void => {
+          answered.push(conn.endpoints[i]);
+          grace ??= setTimeout(resolve, PROBE_GRACE_MS);
+        };
+        probe
+          .get(probeKey)
+          .exec()
+          .then(alive, (err: unknown) => (unreachable(err) ? undefined : alive()))
+          .finally(() => {
+            if (--pending === 0) resolve();
+          });
+      });
+    });
+  } finally {
+    if (grace) clearTimeout(grace);
+    for (const p of probes) p.close();
+  }
+  return answered.length > 0 ? conn.endpoints.filter((e) => answered.includes(e)) : conn.endpoints;
+}
+
+/** A connection failure (as opposed to an answer from etcd, even a refusal). */
+function unreachable(err: unknown): boolean {
+  const text = err instanceof Error ? `${err.constructor.name} ${err.message}` : String(err);
+  return /Unavailable|DeadlineExceeded|Deadline exceeded|BrokenCircuit|circuit breaker|ECONNREFUSED|No connection|handshake|certificate|SSL|TLS/i.test(text);
 }
 
 /** The CN of a PEM certificate (etcd's user name for it), or undefined. */
@@ -101,7 +155,8 @@ export function isEtcdError(err: unknown): boolean {
 /** Turns an etcd client error into one line a person can act on. */
 export function etcdErrorLine(err: unknown, endpoints: string[], context: EtcdErrorContext = {}): CliError {
   const name = err instanceof Error ? err.constructor.name : '';
-  const message = err instanceof Error ? err.message.split('\n')[0].slice(0, 300) : String(err).split('\n')[0].slice(0, 300);
+  // grpc-js ends connection errors with an empty "Resolution note: ": it says nothing.
+  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 300).replace(/\s*Resolution note:\s*$/, '');
   const cannot = context.doing ? `${context.who ? `${context.who} ` : ''}cannot ${context.doing}: ` : '';
   const at = endpoints.length > 0 ? ` at ${endpoints.join(',')}` : '';
   if (/PermissionDenied/.test(name) || /permission denied/i.test(message)) {
@@ -116,7 +171,10 @@ export function etcdErrorLine(err: unknown, endpoints: string[], context: EtcdEr
     return new CliError(`${cannot}TLS handshake with etcd${at} failed: ${why} (is the client certificate signed by the CA etcd trusts, and the server's by --cacert?)`, EXIT.REFUSED);
   }
   if (/deadline|Unavailable|ECONNREFUSED|No connection/i.test(name + ' ' + message)) {
-    return new CliError(`${cannot}etcd not reachable${at}: ${message}`, EXIT.OTHER);
+    // grpc-js wraps the socket's error ("14 UNAVAILABLE: No connection established. Last error:
+    // Error: connect ECONNREFUSED 127.0.0.1:2379."): the socket's own words are the useful part.
+    const socket = /Last error: (?:Error: )?(.*?)\.?$/.exec(message)?.[1];
+    return new CliError(`${cannot}etcd not reachable${at}: ${socket || message}`, EXIT.OTHER);
   }
   return new CliError(`${cannot}etcd: ${message}`, EXIT.OTHER);
 }

@@ -37,6 +37,16 @@ export interface NodeStatus {
   state: 'online' | 'standby' | 'offline' | 'fenced';
   maintenance: boolean;
   sets: string[];
+  /** The lease behind an online node's key, as etcd reports it (see addLeaseHealth); null when it could not be read. */
+  lease?: NodeLease | null;
+}
+
+export interface NodeLease {
+  id: string;
+  /** The TTL etcd granted; etcd silently raises TTLs below 1.5 × its election timeout. */
+  grantedTtlSeconds: number;
+  /** Time left before etcd expires the lease, as of the read. */
+  remainingMs: number;
 }
 
 /** A fence device and its last periodic check (`devices/<name>`, written by the agent on duty). */
@@ -55,6 +65,8 @@ export interface ClusterStatus {
   cluster: string;
   revision: number;
   configRevision: number;
+  /** timing.leaseTtl of the stored configuration (the TTL agents ask etcd for). */
+  leaseTtlMs?: number;
   maintenance: boolean;
   nodes: NodeStatus[];
   sets: SetStatus[];
@@ -76,6 +88,12 @@ export async function readView(client: Etcd3, keys: Keys): Promise<{ view: Clust
   const { kvs, revision } = await readKeys(client, keys.prefix);
   const built = new ViewBuilder(keys.prefix).build(kvs, revision);
   return { view: built.view, kvs, configRevision: built.configRevision, problems: built.problems };
+}
+
+/** The status from a copy of the cluster's keys (a PrefixWatcher's), without another read. */
+export function statusFromKvs(kvs: ReadonlyMap<string, KvEntry>, revision: number, keys: Keys, cluster: string, wallMs: number): ClusterStatus {
+  const built = new ViewBuilder(keys.prefix).build(kvs, revision);
+  return statusFromView(built.view, kvs, keys, cluster, built.configRevision, built.problems, wallMs);
 }
 
 export async function clusterStatus(client: Etcd3, keys: Keys, cluster: string, wallMs: number): Promise<ClusterStatus> {
@@ -128,7 +146,7 @@ export function statusFromView(view: ClusterView, kvs: ReadonlyMap<string, KvEnt
       ...(typeof checked?.by === 'string' ? { by: checked.by } : {}),
     };
   });
-  return { cluster, revision: view.revision, configRevision, maintenance: view.maintenance.cluster, nodes, sets, devices, problems };
+  return { cluster, revision: view.revision, configRevision, ...(config ? { leaseTtlMs: config.timing.leaseTtl } : {}), maintenance: view.maintenance.cluster, nodes, sets, devices, problems: [...problems] };
 }
 
 /** The status of a singleton set or of one clone instance (`name`); `base` names its config. */
@@ -192,4 +210,29 @@ function parseJson(text: string | undefined): Record<string, unknown> | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Lease health of the online nodes: one LeaseTimeToLive call per node (in parallel, 1 s deadline).
+ * A granted TTL other than the configured leaseTtl is a problem worth a warning: etcd raised it
+ * (election timeout too long for that TTL, install.md §4) and failure detection is that much slower.
+ */
+export async function addLeaseHealth(client: Etcd3, status: ClusterStatus, kvs: ReadonlyMap<string, KvEntry>, keys: Keys): Promise<void> {
+  const leaseTtlMs = status.leaseTtlMs;
+  await Promise.all(
+    status.nodes.map(async (n) => {
+      const id = kvs.get(keys.node(n.name))?.lease;
+      if (n.state === 'offline' || n.state === 'fenced' || !id || id === '0') return;
+      try {
+        const res = await client.leaseClient.leaseTimeToLive({ ID: id, keys: false }, { deadline: Date.now() + 1000 });
+        const ttl = Number(res.TTL);
+        n.lease = { id, grantedTtlSeconds: Number(res.grantedTTL), remainingMs: ttl > 0 ? ttl * 1000 : 0 };
+        if (leaseTtlMs !== undefined && Number(res.grantedTTL) * 1000 !== leaseTtlMs) {
+          status.problems.push(`${n.name}'s lease was granted ${res.grantedTTL}s, not timing.leaseTtl ${leaseTtlMs / 1000}s: etcd raises TTLs below 1.5 × its --election-timeout (install.md §4)`);
+        }
+      } catch {
+        n.lease = null;
+      }
+    }),
+  );
 }

@@ -145,7 +145,7 @@ export async function demoCommand(opts: { keep?: boolean }): Promise<void> {
   out('Done. Next: `hactl dev` keeps such a cluster running for you to explore.');
 }
 
-export async function devCommand(opts: { nodes?: string }): Promise<void> {
+export async function devCommand(opts: { nodes?: string; json?: boolean }): Promise<void> {
   const nodes = opts.nodes === undefined ? 3 : Number(opts.nodes);
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 16) throw usageError(`--nodes: a whole number from 1 to 16, not ${opts.nodes}`);
   const lc = await LocalCluster.start({ nodes });
@@ -156,6 +156,11 @@ export async function devCommand(opts: { nodes?: string }): Promise<void> {
   await waitForAgents(lc);
   await applyConfig(lc, yaml);
   const env = lc.cliEnv();
+  if (opts.json) {
+    // One line a script can read to point hactl at the cluster; the cluster runs until SIGINT/SIGTERM.
+    process.stdout.write(JSON.stringify({ endpoints: lc.endpoints, cluster: lc.cluster, nodes: lc.agents.map((a) => a.node), dir: lc.dir, config: join(lc.dir, 'demo.yaml') }) + '\n');
+    await new Promise<void>(() => undefined);
+  }
   process.stdout.write(
     [
       `hactl dev: etcd at ${lc.endpoints.join(',')}, agents ${lc.agents.map((a) => a.node).join(' ')}, cluster "${lc.cluster}".`,

@@ -2,11 +2,12 @@
 // only records the intent, guarded by the current owner's fencing token; the owner stops the set in
 // reverse order and hands ownership to the target, which starts it at once.
 import { userInfo, hostname } from 'node:os';
-import { parseDurationMs } from '../../agent/config/duration.js';
+import { formatDurationMs, parseDurationMs } from '../../agent/config/duration.js';
 import { placeSet, noEligibleReason } from '../../agent/core/placement.js';
 import { connect, etcdErrorLine, type GlobalOptions, type Session } from '../connect.js';
 import { notFound, refused, timedOut, usageError } from '../errors.js';
-import { clusterStatus, readView } from '../status-model.js';
+import { followStatus, type Following } from '../follow.js';
+import { readView, type SetStatus } from '../status-model.js';
 
 export interface FailoverOptions extends GlobalOptions {
   to?: string;
@@ -14,9 +15,15 @@ export interface FailoverOptions extends GlobalOptions {
   timeout?: string;
 }
 
-export async function failoverCommand(set: string, opts: FailoverOptions): Promise<void> {
+/** The --timeout of a --wait, in ms (default 2 minutes). */
+export function waitTimeoutMs(opts: { timeout?: string }): number {
   const timeoutMs = opts.timeout === undefined ? 120_000 : parseDurationMs(opts.timeout);
-  if (timeoutMs === null) throw usageError(`--timeout: not a duration: ${opts.timeout} (write e.g. 30s, 2m)`);
+  if (timeoutMs === null || timeoutMs <= 0) throw usageError(`--timeout: not a duration: ${opts.timeout} (write e.g. 30s, 2m)`);
+  return timeoutMs;
+}
+
+export async function failoverCommand(set: string, opts: FailoverOptions): Promise<void> {
+  const timeoutMs = waitTimeoutMs(opts);
   const session = await connect(opts);
   try {
     const { target, fromNode, token } = await requestFailover(session, set, opts.to);
@@ -24,7 +31,7 @@ export async function failoverCommand(set: string, opts: FailoverOptions): Promi
       say(opts, { set, from: fromNode, to: target, requested: true }, `failover of ${set} from ${fromNode} to ${target} requested`);
       return;
     }
-    await waitForMove(session, set, target, token, timeoutMs, opts);
+    await waitForMove(session, set, fromNode, target, token, timeoutMs, opts);
   } finally {
     session.close();
   }
@@ -66,41 +73,94 @@ async function requestFailover(session: Session, set: string, to: string | undef
   return { target, fromNode: owner.node, token: owner.token };
 }
 
-async function waitForMove(session: Session, set: string, target: string, oldToken: number, timeoutMs: number, opts: FailoverOptions): Promise<void> {
-  const startedMs = performance.now();
-  let lastLine = '';
-  while (performance.now() - startedMs < timeoutMs) {
-    let status;
-    try {
-      status = await clusterStatus(session.client, session.keys, session.config.cluster, Date.now());
-    } catch {
-      await sleep(100);
-      continue;
-    }
-    const s = status.sets.find((x) => x.name === set);
-    if (s) {
-      const line = `${set}: ${s.state}${s.node ? ` on ${s.node}` : ''}${s.reason ? ` (${s.reason})` : ''}`;
-      if (line !== lastLine && !opts.json) process.stderr.write(`${line}\n`);
-      lastLine = line;
-      if (s.state === 'running' && s.node === target && (s.fencingToken ?? 0) > oldToken) {
-        const seconds = ((performance.now() - startedMs) / 1000).toFixed(2);
-        say(opts, { set, node: target, fencingToken: s.fencingToken, seconds: Number(seconds) }, `${set} running on ${target} (token ${s.fencingToken}) after ${seconds}s`);
-        return;
-      }
-      const intentGone = !(await session.client.get(session.keys.failoverIntent(set)).string().catch(() => 'unknown'));
-      if (intentGone && s.node !== target && s.fencingToken === oldToken) {
-        throw refused(`the owner refused the failover of ${set}${s.reason ? `: ${s.reason}` : ''} (see hactl events --set ${set})`);
-      }
-    }
-    await sleep(50);
+/** What `--wait` reports while a set moves: one line (or JSON object) per step, on stderr. */
+interface Step {
+  event: 'requested' | 'stopping' | 'released' | 'taken' | 'starting' | 'running' | 'state';
+  node?: string | null;
+  token?: number | null;
+  state?: string;
+  reason?: string;
+  text: string;
+}
+
+/** The steps that a status of the set shows: the new owner taking it comes before its start. */
+function stepsOf(s: SetStatus, set: string, from: string | null, target: string, oldToken: number, elapsed: string): Step[] {
+  const token = s.fencingToken;
+  if (s.node === target && (token ?? 0) > oldToken) {
+    const took: Step = { event: 'taken', node: target, token, text: `${target} took ${set} (token ${token})` };
+    if (s.state === 'running') return [took, { event: 'running', node: target, token, text: `running on ${target} after ${elapsed}` }];
+    if (s.state === 'starting') return [took, { event: 'starting', node: target, token, text: `starting on ${target} …` }];
+    return [took, stateStep(s)];
   }
-  throw timedOut(`${set} was not running on ${target} within ${Math.round(timeoutMs / 1000)}s (last: ${lastLine || 'unknown'})`);
+  // Nothing has happened yet: the owner has not picked up the request.
+  if (s.node === from && token === oldToken && s.state === 'running') return [];
+  if (s.node !== null && token === oldToken && s.state === 'stopping') return [{ event: 'stopping', node: s.node, text: `stopping on ${s.node} …` }];
+  if (s.node === null && from !== null && s.state === 'stopped') return [{ event: 'released', node: from, text: `${from} released ${set}` }];
+  return [stateStep(s)];
+}
+
+function stateStep(s: SetStatus): Step {
+  const reason = s.reason ? `: ${s.reason}` : '';
+  return { event: 'state', node: s.node, token: s.fencingToken, state: s.state, ...(s.reason ? { reason: s.reason } : {}), text: `${s.state}${s.node ? ` on ${s.node}` : ''}${reason}` };
+}
+
+/**
+ * Waits until `set` runs on `target` under a newer fencing token than `oldToken`, following the
+ * cluster through one watch. Each step is shown once on stderr as it happens — plain lines, or
+ * with --json one JSON object a line — and the result goes to stdout (one JSON object with --json).
+ */
+export async function waitForMove(session: Session, set: string, from: string | null, target: string, oldToken: number, timeoutMs: number, opts: GlobalOptions): Promise<void> {
+  const startedMs = performance.now();
+  const elapsed = (): string => `${((performance.now() - startedMs) / 1000).toFixed(1)} s`;
+  let lastText = '';
+  const shown = new Set<string>();
+  const report = (step: Step): void => {
+    // Each step once (a 'took' line stays shown while the set then starts); other states once in a row.
+    if (step.text === lastText || (step.event !== 'state' && shown.has(step.text))) return;
+    lastText = step.text;
+    shown.add(step.text);
+    const { text, ...fields } = step;
+    process.stderr.write(opts.json ? JSON.stringify({ set, ...fields, elapsedMs: Math.round(performance.now() - startedMs) }) + '\n' : `${set}: ${text}\n`);
+  };
+  report({ event: 'requested', node: from, text: from ? `${from} asked to hand ${set} to ${target}` : `${target} asked to take ${set}` });
+  let following: Following | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let settled = false;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => reject(timedOut(`${set} was not running on ${target} within ${formatDurationMs(timeoutMs)} (last: ${lastText || 'unknown'})`)), timeoutMs);
+      const intentKey = session.keys.failoverIntent(set);
+      followStatus(
+        session,
+        (status, kvs) => {
+          const s = status.sets.find((x) => x.name === set);
+          if (!s) return reject(notFound(`${set} disappeared from the configuration while moving`));
+          const steps = stepsOf(s, set, from, target, oldToken, elapsed());
+          for (const step of steps) report(step);
+          if (steps.some((step) => step.event === 'running')) {
+            const seconds = Number(((performance.now() - startedMs) / 1000).toFixed(2));
+            say(opts, { set, node: target, fencingToken: s.fencingToken, seconds }, `${set} running on ${target} (token ${s.fencingToken}) after ${seconds.toFixed(2)} s`);
+            return resolve();
+          }
+          // The owner drops an intent it cannot honour and keeps the set; the reason is in its status.
+          if (!kvs.has(intentKey) && s.node !== target && oldToken !== 0 && s.fencingToken === oldToken) {
+            reject(refused(`the owner refused to move ${set}${s.reason ? `: ${s.reason}` : ''} (see hactl events --set ${set})`));
+          }
+        },
+        () => undefined,
+      ).then((f) => {
+        // A wait that ended (timed out) before the watch was set up closes it at once.
+        if (settled) f.close();
+        else following = f;
+      }, reject);
+    });
+  } finally {
+    settled = true;
+    if (timer) clearTimeout(timer);
+    following?.close();
+  }
 }
 
 function say(opts: GlobalOptions, json: Record<string, unknown>, text: string): void {
   process.stdout.write(opts.json ? JSON.stringify(json) + '\n' : text + '\n');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -9,6 +9,7 @@ import type { ClusterConfig } from '../../agent/config/cluster-schema.js';
 import { connect, etcdErrorLine, type GlobalOptions, type Session } from '../connect.js';
 import { CliError, EXIT, notFound, refused, usageError } from '../errors.js';
 import { readView } from '../status-model.js';
+import { waitForMove, waitTimeoutMs } from './failover.js';
 
 /** A ban without --for lasts until `hactl clear`; stored as the largest time a Date can hold. */
 export const BAN_FOREVER_WALL_MS = 8_640_000_000_000_000;
@@ -53,7 +54,8 @@ function say(opts: GlobalOptions, json: Record<string, unknown>, text: string): 
   process.stdout.write(opts.json ? JSON.stringify(json) + '\n' : text + '\n');
 }
 
-export async function moveCommand(set: string, node: string, opts: GlobalOptions): Promise<void> {
+export async function moveCommand(set: string, node: string, opts: GlobalOptions & { wait?: boolean; timeout?: string }): Promise<void> {
+  const timeoutMs = waitTimeoutMs(opts);
   await withView(opts, async (session, view, config) => {
     requireSet(config, set);
     requireNode(view, config, node);
@@ -73,6 +75,7 @@ export async function moveCommand(set: string, node: string, opts: GlobalOptions
         .then(session.client.put(k.failoverIntent(set)).value(intent))
         .commit(),
     );
+    if (opts.wait) return waitForMove(session, set, owner?.node ?? null, node, owner?.token ?? 0, timeoutMs, opts);
     say(opts, { set, to: node, requested: true }, `move of ${set} to ${node} requested${owner ? ` (from ${owner.node})` : ''}; it is cleared once ${set} runs there`);
   });
 }

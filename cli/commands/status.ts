@@ -1,14 +1,16 @@
 // hactl status [--json] [--watch]
-import { PrefixWatcher } from '../../agent/etcd/watcher.js';
-import { connect, etcdErrorLine, type GlobalOptions } from '../connect.js';
-import { clusterStatus, type ClusterStatus } from '../status-model.js';
+import { connect, etcdErrorLine, type GlobalOptions, type Session } from '../connect.js';
+import { followStatus } from '../follow.js';
+import { addLeaseHealth, readView, statusFromView, type ClusterStatus } from '../status-model.js';
 import { clockTime, table } from '../table.js';
 
 export function renderStatus(s: ClusterStatus): string {
   const lines: string[] = [];
   lines.push(`cluster ${s.cluster}   revision ${s.revision}${s.maintenance ? '   MAINTENANCE (cluster-wide)' : ''}`);
   lines.push('');
-  lines.push(table(['NODE', 'STATE', 'SETS'], s.nodes.map((n) => [n.name, n.state, n.sets.join(',')])));
+  // LEASE: the TTL etcd granted the node's lease (its key exists, so the lease is alive); '?' when it could not be read.
+  const lease = (n: ClusterStatus['nodes'][number]): string => (n.lease ? `${n.lease.grantedTtlSeconds}s` : n.lease === null ? '?' : '-');
+  lines.push(table(['NODE', 'STATE', 'LEASE', 'SETS'], s.nodes.map((n) => [n.name, n.state, lease(n), n.sets.join(',')])));
   lines.push('');
   if (s.sets.length === 0) lines.push('no service sets configured (hactl config apply FILE)');
   for (const set of s.sets) {
@@ -34,36 +36,68 @@ export function renderStatus(s: ClusterStatus): string {
 
 export async function statusCommand(opts: GlobalOptions & { watch?: boolean }): Promise<void> {
   const session = await connect(opts);
-  const show = async (): Promise<void> => {
-    let s: ClusterStatus;
+  try {
+    let first: ClusterStatus;
     try {
-      s = await clusterStatus(session.client, session.keys, session.config.cluster, Date.now());
+      const { view, kvs, configRevision, problems } = await readView(session.client, session.keys);
+      first = statusFromView(view, kvs, session.keys, session.config.cluster, configRevision, problems, Date.now());
+      await addLeaseHealth(session.client, first, kvs, session.keys);
     } catch (err) {
       throw etcdErrorLine(err, session.config.etcd.endpoints, { doing: 'read the cluster status', key: session.keys.prefix, who: session.identity });
     }
-    if (opts.json) process.stdout.write(JSON.stringify(s, null, opts.watch ? 0 : 2) + '\n');
-    else process.stdout.write((opts.watch ? '\x1b[2J\x1b[H' : '') + renderStatus(s) + '\n');
-  };
-  try {
-    await show();
-    if (!opts.watch) return;
-    // Redraw on change, not on a timer.
-    let pending = false;
-    const watcher = new PrefixWatcher(session.client, session.keys.prefix, {
-      changed: () => {
-        if (pending) return;
-        pending = true;
-        setTimeout(() => {
-          pending = false;
-          void show().catch(() => undefined);
-        }, 50);
-      },
-      trouble: () => undefined,
-    });
-    await watcher.start();
-    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
-    watcher.close();
+    if (!opts.watch) {
+      process.stdout.write(opts.json ? JSON.stringify(first, null, 2) + '\n' : renderStatus(first) + '\n');
+      return;
+    }
+    await watchStatus(session, first, opts.json === true);
   } finally {
     session.close();
   }
+}
+
+/**
+ * Redraws on change, not on a timer: every write under the cluster prefix wakes the watch, but the
+ * screen (or, with --json, a new line) is redrawn only when what it shows differs. The revision
+ * alone does not count: a write that changes nothing visible would otherwise flicker the screen.
+ * On a terminal each redraw clears the screen; piped, drawings follow one another, separated by a
+ * blank line, so a log of them stays readable.
+ */
+async function watchStatus(session: Session, first: ClusterStatus, json: boolean): Promise<void> {
+  const tty = process.stdout.isTTY === true;
+  let last = '';
+  let drawn = 0;
+  const draw = (s: ClusterStatus): void => {
+    // What counts as a change: not the revision, not the seconds a lease has left (they tick).
+    const steady = { ...s, revision: 0, nodes: s.nodes.map((n) => (n.lease ? { ...n, lease: { ...n.lease, remainingMs: 0 } } : n)) };
+    const shown = json ? JSON.stringify(steady) : renderStatus(steady);
+    if (shown === last) return;
+    last = shown;
+    if (json) process.stdout.write(JSON.stringify(s) + '\n');
+    else process.stdout.write((tty ? '\x1b[2J\x1b[H' : drawn > 0 ? '\n' : '') + renderStatus(s) + '\n');
+    drawn++;
+  };
+  draw(first);
+  let trouble = '';
+  // Lease reads are async: draw in the order the changes came.
+  let drawing = Promise.resolve();
+  const following = await followStatus(
+    session,
+    (s, kvs) => {
+      trouble = '';
+      drawing = drawing.then(async () => {
+        await addLeaseHealth(session.client, s, kvs, session.keys);
+        draw(s);
+      });
+    },
+    (what) => {
+      // Say once that the picture may be stale; the watcher reconnects by itself.
+      if (what !== trouble) process.stderr.write(`hactl: ${what}; retrying\n`);
+      trouble = what;
+    },
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  following.close();
 }

@@ -37,7 +37,7 @@ _hactl() {
     "failover"|"failover "*) words="--to --wait --timeout --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
     "fence"|"fence "*) words="--confirm-down --yes --force-online --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
     "maintenance"|"maintenance "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "move"|"move "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
+    "move"|"move "*) words="--wait --timeout --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
     "rbac"|"rbac "*) words="print apply --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
     "report"|"report "*) words="--since --until --target --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
     "resources"|"resources "*) words="list describe --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;

@@ -204,3 +204,14 @@ test('reasons, targets and times', () => {
   assert.equal(percent(99.99999), '99.9999%');
   assert.equal(percent(null), 'n/a');
 });
+
+test('a takeover in the agents\' current wording ("lost QM1 without stopping it cleanly") is a node loss, not missing events', () => {
+  const events = [
+    ...first(T0),
+    ev(T0 + H, 'n2', 'acquired', 'n1 lost QM1 without stopping it cleanly: taking over'),
+    ev(T0 + H + 4 * S, 'n2', 'running', 'QM1 running on n2'),
+  ];
+  const s = computeAvailability({ events, configuredSets: ['QM1'], sinceMs: T0, untilMs: T0 + 2 * H, targetPercent: 99.99 }).sets[0];
+  assert.deepEqual(s.outages.map((o) => [o.kind, o.durationMs, o.fromNode, o.toNode, o.startIsLowerBound]), [['unplanned', 4 * S, 'n1', 'n2', true]]);
+  assert.ok(!s.notes.some((n) => /events are missing/.test(n)), s.notes.join('\n'));
+});
