@@ -12,7 +12,8 @@ export class Watchdog {
   private handle: FileHandle | undefined;
   private timer: NodeJS.Timeout | undefined;
   private feeding = true;
-  private writing = false;
+  /** The feed write in flight, if any: the magic close must land after it, never before. */
+  private writing: Promise<void> | undefined;
 
   constructor(
     private readonly device: string,
@@ -44,6 +45,7 @@ export class Watchdog {
     const h = this.handle;
     this.handle = undefined;
     if (!h) return;
+    await this.writing;
     try {
       await h.write('V');
       this.log.info({ device: this.device }, 'watchdog disarmed');
@@ -62,11 +64,14 @@ export class Watchdog {
       else this.log.error({ device: this.device, why: verdict.why }, 'watchdog not fed: the host reboots unless this ends first');
     }
     if (!verdict.ok) return;
-    this.writing = true;
-    h.write('\0')
-      .catch((err: unknown) => this.log.error({ device: this.device, err: String(err) }, 'watchdog write failed'))
+    this.writing = h
+      .write('\0')
+      .then(
+        () => undefined,
+        (err: unknown) => this.log.error({ device: this.device, err: String(err) }, 'watchdog write failed'),
+      )
       .finally(() => {
-        this.writing = false;
+        this.writing = undefined;
       });
   }
 }

@@ -176,8 +176,8 @@ async function waitHealthy(members: EtcdMember[], timeoutMs: number): Promise<vo
   }
 }
 
-/** Signals a child by PID and waits for it to exit; SIGKILL after 5 s. */
-export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+/** Signals a child by PID and waits for it to exit; SIGKILL after `killAfterMs`. */
+export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', killAfterMs = 5000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
@@ -191,7 +191,7 @@ export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 
     } catch {
       // gone
     }
-  }, 5000);
+  }, killAfterMs);
   await exited;
   clearTimeout(timer);
 }

@@ -111,10 +111,13 @@ export class LocalCluster {
     a.process.once('exit', () => void log.close().catch(() => undefined));
   }
 
-  /** Stops an agent the way systemd would (SIGTERM: stops its sets and leaves cleanly). */
-  async stopAgent(node: string): Promise<void> {
+  /**
+   * Stops an agent the way systemd would (SIGTERM: stops its sets and leaves cleanly), with
+   * SIGKILL after `killAfterMs` as systemd's TimeoutStopSec (give slow stops more).
+   */
+  async stopAgent(node: string, killAfterMs = 5000): Promise<void> {
     const a = this.agent(node);
-    if (a.process) await stopProcess(a.process, 'SIGTERM');
+    if (a.process) await stopProcess(a.process, 'SIGTERM', killAfterMs);
     a.process = null;
   }
 

@@ -55,7 +55,9 @@ test('the watchdog is fed only while the lease is sound or nothing runs, and dis
     await sleep(500);
     assert.ok((await sizeOf(device)) > b, 'fed again');
 
-    await tc.lc.stopAgent('n1');
+    // The set may be running again (its lease came back), and its stop takes 8 s: a clean stop must
+    // not be cut short by the harness's SIGKILL, or the watchdog is (rightly) left armed.
+    await tc.lc.stopAgent('n1', 30_000);
     const bytes = await readFile(device);
     assert.equal(String.fromCharCode(bytes[bytes.length - 1]), 'V', 'magic close on a clean stop');
 
