@@ -8,34 +8,19 @@
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Testbed, installSignalCleanup, type Host } from './lib/testbed.js';
-import { EtcdCluster } from './lib/etcd.js';
+import { installSignalCleanup, type Host } from './lib/testbed.js';
 import { Checker } from './lib/checker.js';
 import { Workload, type WorkloadResult } from './lib/workload.js';
 import { Report, type ScenarioRow } from './lib/report.js';
-import { PowerSwitch } from './lib/fence.js';
-import { clusterConfigYaml, hostConfigYaml, cliConfigYaml } from './lib/seed.js';
-import { run, sleep, waitFor } from './lib/exec.js';
+import { deploy, hactlJs, type Deployment } from './lib/deployment.js';
+import { sleep, waitFor } from './lib/exec.js';
 
 const repo = new URL('../../../', import.meta.url).pathname;
-const hactlJs = join(repo, 'dist/cli/hactl.js');
-const adapterJs = join(repo, 'dist/test/chaos/lib/adapter.js');
-const CLUSTER = 'hactl-cx';
-const SET = 'QM1';
-const NODES = ['A', 'B', 'spare'] as const;
 const RECOVERY_BOUND_MS = 30_000;
 
-export interface Ctx {
-  tb: Testbed;
-  etcd: EtcdCluster;
-  agents: Host[];
-  client: Host;
-  vip: string;
+export interface Ctx extends Deployment {
   checker: Checker;
   workload: Workload;
-  power: PowerSwitch | undefined;
-  hactl(args: string[], timeoutMs?: number): Promise<{ code: number; stdout: string; stderr: string }>;
-  owner(): Promise<string | undefined>;
 }
 
 type Heal = () => Promise<void>;
@@ -200,87 +185,29 @@ interface RunOpts {
   resultsDir: string;
 }
 
-function agentBoot(stateDir: string, tb: Testbed): string {
-  const cfg = join(stateDir, 'agent.yaml');
-  // a supervisor loop: Restart=always, RestartSec=1s
-  return `cd /\nwhile :; do\n  ${process.execPath} ${hactlJs} agent --config ${cfg} >>${join(stateDir, 'agent.log')} 2>&1\n  echo "agent exited rc=$?" >>${join(stateDir, 'agent.log')}\n  sleep 1\ndone\n` + `# testbed ${tb.prefix}\n`;
-}
-
-async function statusJson(ctx: Pick<Ctx, 'hactl'>): Promise<{ sets?: { name: string; state: string; node?: string }[] } | undefined> {
-  const r = await ctx.hactl(['--json', 'status'], 5000);
-  if (r.code !== 0) return undefined;
-  try {
-    return JSON.parse(r.stdout) as { sets?: { name: string; state: string; node?: string }[] };
-  } catch {
-    return undefined;
-  }
-}
-
 async function runScenario(fault: Fault, rep: number, o: RunOpts): Promise<ScenarioRow> {
   const t0 = Date.now();
   const row: ScenarioRow = {
     scenario: fault.name, rep, fault: fault.name, outcome: 'error', reasons: [], recoveryMs: null, violations: 0, violationKinds: {},
     sent: 0, acked: 0, received: 0, lost: 0, duplicates: 0, durationMs: 0, startedAt: new Date(t0).toISOString(),
   };
-  const tb = new Testbed();
+  let d: Deployment | undefined;
   let checker: Checker | undefined;
   let workload: Workload | undefined;
-  let power: PowerSwitch | undefined;
   let res: WorkloadResult | undefined;
   try {
-    await tb.up();
-    await tb.createDisk(64, ['activemq']);
-    const etcd = new EtcdCluster(tb);
-    await etcd.start();
-    const vip = tb.addr(100);
-    const cliCfg = join(tb.root, 'cli.yaml');
-    await writeFile(cliCfg, cliConfigYaml({ cluster: CLUSTER, endpoints: etcd.endpoints(), dataDir: join(tb.root, 'cli') }));
-    const hactl = (args: string[], timeoutMs = 10_000) => run(process.execPath, [hactlJs, ...args], { timeoutMs, env: { ...process.env, HACTL_CONFIG: cliCfg } });
-    let fenceAgent: string | undefined;
-    if (o.fencing) {
-      power = new PowerSwitch(tb, [...NODES]);
-      await power.start();
-      fenceAgent = join(tb.root, 'fence_hactlcx');
-      await PowerSwitch.writeAgent(fenceAgent, process.execPath);
-    }
-    // agent hosts: config first, then boot (the boot script starts the agent)
-    const agents: Host[] = [];
-    for (const n of NODES) {
-      const st = join(tb.root, 'hosts', n);
-      await mkdir(join(st, 'data'), { recursive: true });
-      await writeFile(join(st, 'agent.yaml'), hostConfigYaml({ node: n, cluster: CLUSTER, endpoints: etcd.endpoints(), dataDir: join(st, 'data') }));
-    }
-    await Promise.all(
-      NODES.map(async (n, i) => {
-        agents[i] = await tb.addHost(n, { ip: 21 + i, disk: true, boot: agentBoot(join(tb.root, 'hosts', n), tb) });
-      }),
-    );
-    const client = await tb.addHost('client', { ip: 50 });
-    const cfgFile = join(tb.root, 'cluster.yaml');
-    await writeFile(
-      cfgFile,
-      clusterConfigYaml({
-        cluster: CLUSTER, etcdEndpoints: etcd.endpoints(), nodes: [...NODES], vip, diskDevice: '/run/hactl-cx/disk', mountDir: tb.mountDir,
-        adapterJs, nodeBin: process.execPath, fenceAgent, fenceUrl: power?.url,
-      }),
-    );
-    const applied = await hactl(['--endpoints', etcd.endpoints().join(','), 'config', 'apply', cfgFile], 15_000);
-    if (applied.code !== 0) throw new Error(`hactl config apply: ${(applied.stderr || applied.stdout).trim().slice(0, 300)}`);
-    const owner = async () => {
-      const s = await statusJson({ hactl });
-      const set = s?.sets?.find((x) => x.name === SET);
-      return set?.state === 'running' ? set.node : undefined;
-    };
-    const first = await waitFor(`${SET} running`, owner, 90_000, 500);
+    d = await deploy({ fencing: o.fencing });
+    const { tb, vip, owner } = d;
+    const first = d.firstOwner;
     row.ownerBefore = first;
     checker = new Checker(tb, { vips: [vip], disk: true });
     checker.start();
     const wdir = join(tb.root, 'workload');
     await mkdir(wdir, { recursive: true });
-    workload = new Workload(client, { host: vip, dir: wdir, rate: 50 });
+    workload = new Workload(d.client, { host: vip, dir: wdir, rate: 50 });
     workload.start();
     await workload.waitAcked(100, 60_000);
-    const ctx: Ctx = { tb, etcd, agents, client, vip, checker, workload, power, hactl, owner };
+    const ctx: Ctx = { ...d, checker, workload };
     const ownerHost = tb.host(first);
     // ---- the fault
     const tFault = Date.now();
@@ -323,8 +250,8 @@ async function runScenario(fault: Fault, rep: number, o: RunOpts): Promise<Scena
   } finally {
     await checker?.stop().catch(() => undefined);
     if (!res) await workload?.abort().catch(() => undefined);
-    await power?.stop().catch(() => undefined);
-    if (row.outcome !== 'pass' || o.keepLogs) {
+    if (d && (row.outcome !== 'pass' || o.keepLogs)) {
+      const tb = d.tb;
       const dest = join(o.resultsDir, 'logs', `${fault.name}-${rep}`);
       await mkdir(dest, { recursive: true }).catch(() => undefined);
       if (existsSync(join(tb.root, 'hosts'))) {
@@ -335,7 +262,7 @@ async function runScenario(fault: Fault, rep: number, o: RunOpts): Promise<Scena
       }
       await writeFile(join(dest, 'checker.json'), JSON.stringify({ violations: checker?.violations ?? [], observations: checker?.observations ?? [] }, null, 1)).catch(() => undefined);
     }
-    await tb.destroy().catch((e: Error) => process.stderr.write(`teardown: ${e.message}\n`));
+    await d?.down().catch((e: Error) => process.stderr.write(`teardown: ${e.message}\n`));
   }
   row.durationMs = Date.now() - t0;
   return row;

@@ -19,6 +19,8 @@ export interface FenceEvent {
 export class PowerSwitch {
   private server: Server | undefined;
   readonly events: FenceEvent[] = [];
+  /** While set, every request fails as an unreachable switch would (the device-failure scenario). */
+  failing: string | undefined;
   /** Hosts the switch may power (agent hosts only, never etcd or the client). */
   constructor(
     readonly tb: Testbed,
@@ -52,6 +54,7 @@ export class PowerSwitch {
   }
 
   private async handle(action: string, plug: string): Promise<string> {
+    if (this.failing) throw new Error(this.failing);
     if (!this.plugs.includes(plug)) throw new Error(`unknown plug ${plug}`);
     const h = this.tb.host(plug);
     if (action === 'off' || action === 'reboot') {

@@ -18,6 +18,10 @@ export interface SeedOptions {
   stompPort?: number;
   leaseTtl?: string;
   fenceMargin?: string;
+  /** timing.suspectAfter (the fast fenced takeover); the agents' default when absent. */
+  suspectAfter?: string;
+  /** Without the broker and the adapter: the set is the disk and the floating IP only. */
+  brokerless?: boolean;
   /** Fence device: the testbed's power switch (an executable path), or none. */
   fenceAgent?: string | undefined;
   fenceUrl?: string | undefined;
@@ -43,7 +47,7 @@ export function clusterConfig(o: SeedOptions): Record<string, unknown> {
   const nodes: Record<string, Record<string, string>> = {};
   for (const n of o.nodes) nodes[n] = o.fenceAgent ? { fence: 'testbed-power' } : {};
   const cfg: Record<string, unknown> = {
-    timing: { leaseTtl: o.leaseTtl ?? '3s', fenceMargin: o.fenceMargin ?? '1s' },
+    timing: { leaseTtl: o.leaseTtl ?? '3s', fenceMargin: o.fenceMargin ?? '1s', ...(o.suspectAfter ? { suspectAfter: o.suspectAfter } : {}) },
     nodes,
     serviceSets: {
       QM1: {
@@ -70,22 +74,7 @@ export function clusterConfig(o: SeedOptions): Record<string, unknown> {
             start: { timeout: '5s' },
             stop: { timeout: '5s' },
           },
-          {
-            id: 'qm1',
-            type: 'queue-manager',
-            params: { flavor: 'activemq', name: 'QM1', dataDir: `${o.mountDir}/activemq`, listen: o.vip, port, heap: '128m', stopTimeout: '5s' },
-            monitor: { interval: '2s', timeout: '10s' },
-            start: { timeout: '60s' },
-            stop: { timeout: '10s' },
-          },
-          {
-            id: 'qm1-adapter',
-            type: 'process',
-            params: { command: o.nodeBin, args: [o.adapterJs, '--host', o.vip, '--port', String(port)], stopTimeout: '3s' },
-            monitor: { interval: '2s', timeout: '5s' },
-            start: { timeout: '10s' },
-            stop: { timeout: '5s' },
-          },
+          ...(o.brokerless ? [] : brokerResources(o, port)),
         ],
       },
     },
@@ -96,6 +85,28 @@ export function clusterConfig(o: SeedOptions): Record<string, unknown> {
     };
   }
   return cfg;
+}
+
+/** ActiveMQ on the shared disk, then the adapter that uses it through the floating IP. */
+function brokerResources(o: SeedOptions, port: number): Record<string, unknown>[] {
+  return [
+    {
+      id: 'qm1',
+      type: 'queue-manager',
+      params: { flavor: 'activemq', name: 'QM1', dataDir: `${o.mountDir}/activemq`, listen: o.vip, port, heap: '128m', stopTimeout: '5s' },
+      monitor: { interval: '2s', timeout: '10s' },
+      start: { timeout: '60s' },
+      stop: { timeout: '10s' },
+    },
+    {
+      id: 'qm1-adapter',
+      type: 'process',
+      params: { command: o.nodeBin, args: [o.adapterJs, '--host', o.vip, '--port', String(port)], stopTimeout: '3s' },
+      monitor: { interval: '2s', timeout: '5s' },
+      start: { timeout: '10s' },
+      stop: { timeout: '5s' },
+    },
+  ];
 }
 
 export function clusterConfigYaml(o: SeedOptions): string {

@@ -1,0 +1,129 @@
+// The seed deployment on a fresh namespace testbed, as the chaos runner, the chaos tests and the
+// fenced-failover benchmark all need it: a 3-member etcd on its own hosts, agent hosts A, B and
+// spare (each with its own loop device on the shared disk image, booted with an init that keeps
+// `hactl agent` running as systemd's Restart=always would), a client host, the cluster config
+// applied, optionally the power switch as fence device. `down()` tears everything down, also
+// after a failed start.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Testbed, type Host, type TestbedOptions } from './testbed.js';
+import { EtcdCluster } from './etcd.js';
+import { PowerSwitch } from './fence.js';
+import { clusterConfigYaml, hostConfigYaml, cliConfigYaml } from './seed.js';
+import { run, waitFor } from './exec.js';
+
+const repo = new URL('../../../../', import.meta.url).pathname;
+export const hactlJs = join(repo, 'dist/cli/hactl.js');
+const adapterJs = join(repo, 'dist/test/chaos/lib/adapter.js');
+export const SET = 'QM1';
+export const NODES = ['A', 'B', 'spare'] as const;
+/** Where each host's init links its own loop device of the shared disk (inside its private /run). */
+const HOST_DISK = '/run/hactl-cx/disk';
+
+export interface DeploymentOptions {
+  /** The power switch as every agent host's fence device. */
+  fencing: boolean;
+  /** Disk and floating IP only (no ActiveMQ, no adapter): quicker, for fencing and timing. */
+  brokerless?: boolean;
+  leaseTtl?: string;
+  suspectAfter?: string;
+  /** A testbed of its own (prefix, subnet, bridge) so it cannot meet another one. */
+  testbed?: TestbedOptions;
+  powerPort?: number;
+  /** How long to wait for the set's first start. */
+  firstStartMs?: number;
+}
+
+export interface SetStatus {
+  name: string;
+  state: string;
+  node?: string;
+  reason?: string;
+}
+
+export interface Deployment {
+  tb: Testbed;
+  etcd: EtcdCluster;
+  agents: Host[];
+  client: Host;
+  vip: string;
+  power: PowerSwitch | undefined;
+  /** The first owner (the set was running there when `deploy` returned). */
+  firstOwner: string;
+  hactl(args: string[], timeoutMs?: number): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** The set as `hactl status --json` shows it, or undefined while status cannot be read. */
+  setStatus(): Promise<SetStatus | undefined>;
+  /** The node the set is running on, if it is running. */
+  owner(): Promise<string | undefined>;
+  down(): Promise<void>;
+}
+
+function agentBoot(stateDir: string, tb: Testbed): string {
+  const cfg = join(stateDir, 'agent.yaml');
+  // a supervisor loop: Restart=always, RestartSec=1s
+  return `cd /\nwhile :; do\n  ${process.execPath} ${hactlJs} agent --config ${cfg} >>${join(stateDir, 'agent.log')} 2>&1\n  echo "agent exited rc=$?" >>${join(stateDir, 'agent.log')}\n  sleep 1\ndone\n` + `# testbed ${tb.prefix}\n`;
+}
+
+/** Brings the seed deployment up and waits until the set runs; tears down what it made on failure. */
+export async function deploy(o: DeploymentOptions): Promise<Deployment> {
+  const tb = new Testbed(o.testbed);
+  let power: PowerSwitch | undefined;
+  const down = async () => {
+    await power?.stop().catch(() => undefined);
+    await tb.destroy();
+  };
+  try {
+    await tb.up();
+    await tb.createDisk(64, o.brokerless ? [] : ['activemq']);
+    const etcd = new EtcdCluster(tb);
+    await etcd.start();
+    const vip = tb.addr(100);
+    const cliCfg = join(tb.root, 'cli.yaml');
+    const cluster = tb.prefix;
+    await writeFile(cliCfg, cliConfigYaml({ cluster, endpoints: etcd.endpoints(), dataDir: join(tb.root, 'cli') }));
+    const hactl = (args: string[], timeoutMs = 10_000) => run(process.execPath, [hactlJs, ...args], { timeoutMs, env: { ...process.env, HACTL_CONFIG: cliCfg } });
+    let fenceAgent: string | undefined;
+    if (o.fencing) {
+      power = new PowerSwitch(tb, [...NODES], o.powerPort);
+      await power.start();
+      fenceAgent = join(tb.root, 'fence_testbed');
+      await PowerSwitch.writeAgent(fenceAgent, process.execPath);
+    }
+    // agent hosts: config first, then boot (the boot script starts the agent)
+    for (const n of NODES) {
+      const st = join(tb.root, 'hosts', n);
+      await mkdir(join(st, 'data'), { recursive: true });
+      await writeFile(join(st, 'agent.yaml'), hostConfigYaml({ node: n, cluster, endpoints: etcd.endpoints(), dataDir: join(st, 'data') }));
+    }
+    const agents = await Promise.all(NODES.map((n, i) => tb.addHost(n, { ip: 21 + i, disk: true, boot: agentBoot(join(tb.root, 'hosts', n), tb) })));
+    const client = await tb.addHost('client', { ip: 50 });
+    const cfgFile = join(tb.root, 'cluster.yaml');
+    await writeFile(
+      cfgFile,
+      clusterConfigYaml({
+        cluster, etcdEndpoints: etcd.endpoints(), nodes: [...NODES], vip, diskDevice: HOST_DISK, mountDir: tb.mountDir,
+        adapterJs, nodeBin: process.execPath, fenceAgent, fenceUrl: power?.url, brokerless: o.brokerless, leaseTtl: o.leaseTtl, suspectAfter: o.suspectAfter,
+      }),
+    );
+    const applied = await hactl(['--endpoints', etcd.endpoints().join(','), 'config', 'apply', cfgFile], 15_000);
+    if (applied.code !== 0) throw new Error(`hactl config apply: ${(applied.stderr || applied.stdout).trim().slice(0, 300)}`);
+    const setStatus = async (): Promise<SetStatus | undefined> => {
+      const r = await hactl(['--json', 'status'], 5000);
+      if (r.code !== 0) return undefined;
+      try {
+        return (JSON.parse(r.stdout) as { sets?: SetStatus[] }).sets?.find((x) => x.name === SET);
+      } catch {
+        return undefined;
+      }
+    };
+    const owner = async () => {
+      const set = await setStatus();
+      return set?.state === 'running' ? set.node : undefined;
+    };
+    const firstOwner = await waitFor(`${SET} running`, owner, o.firstStartMs ?? 90_000, 500);
+    return { tb, etcd, agents, client, vip, power, firstOwner, hactl, setStatus, owner, down };
+  } catch (err) {
+    await down().catch((e: Error) => process.stderr.write(`teardown: ${e.message}\n`));
+    throw err;
+  }
+}
