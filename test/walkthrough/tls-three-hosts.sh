@@ -1,10 +1,10 @@
 #!/bin/bash
 # The new-user walkthrough (issue 9): docs/install.md followed step by step, as a new user would,
 # to a TLS-secured three-host cluster. The "hosts" are network namespaces hactl-wk-h1..h3
-# (10.235.0.11-13 on bridge hactlwkbr0); each runs an etcd member and a hactl agent, installed
+# (10.239.0.11-13 on bridge hactlwkbr0); each runs an etcd member and a hactl agent, installed
 # with `systemd/install.sh --root` into its own tree under $W/hN (there is no systemd in a
 # namespace: the agent is started with the unit's ExecStart line). The operator is this machine's
-# root namespace (10.235.0.1) with its own certificate.
+# root namespace (10.239.0.1) with its own certificate.
 #
 # Every command and its output go to the transcript (default $W/../hactl-wk-transcript.txt, or
 # the first argument). Everything the script creates is removed on exit, even on failure or
@@ -18,7 +18,7 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 W=/tmp/hactl-wk
 OUT=${1:-/tmp/hactl-wk-transcript.txt}
 BR=hactlwkbr0
-NET=10.235.0
+NET=10.239.0
 HOSTS=(h1 h2 h3)
 ip_of() { echo "$NET.1${1#h}"; }
 ENDPOINTS=https://$NET.11:2379,https://$NET.12:2379,https://$NET.13:2379
