@@ -14,7 +14,7 @@ import { deploy, hactlJs, SET, type Deployment } from './lib/deployment.js';
 import { Checker } from './lib/checker.js';
 import { installSignalCleanup } from './lib/testbed.js';
 import { sleep, waitFor } from './lib/exec.js';
-import { FENCE_POWER_PORT, FENCE_TESTBED, actionsSince, fenceRecord, logLinesSince } from './lib/fence-observe.js';
+import { FENCE_POWER_PORT, FENCE_TESTBED, actionsSince, allOnline, fenceRecord, logLinesSince, runningElsewhere } from './lib/fence-observe.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (namespaces, cgroups, loop devices)' : !existsSync(hactlJs) ? 'hactl not built' : false;
 
@@ -31,27 +31,6 @@ async function withFencedDeployment(fn: (d: Deployment, ck: Checker) => Promise<
     await ck.stop();
     await d.down();
   }
-}
-
-async function allOnline(d: Deployment): Promise<void> {
-  await waitFor(
-    'every agent host online',
-    async () => {
-      const r = await d.hactl(['--json', 'status'], 5000);
-      const nodes = (JSON.parse(r.stdout) as { nodes: { name: string; state: string }[] }).nodes;
-      return d.agents.every((h) => nodes.some((n) => n.name === h.name && n.state === 'online'));
-    },
-    30_000,
-    250,
-  );
-}
-
-/** The set running on a host other than `not`. */
-function runningElsewhere(d: Deployment, not: string[], timeoutMs: number): Promise<string> {
-  return waitFor(`${SET} running elsewhere than ${not.join(', ')}`, async () => {
-    const o = await d.owner();
-    return o !== undefined && !not.includes(o) ? o : undefined;
-  }, timeoutMs, 200);
 }
 
 /** A second of steady state after the move, then no violation at all and the checker really ran. */

@@ -26,6 +26,7 @@ export interface DeploymentOptions {
   /** Disk and floating IP only (no ActiveMQ, no adapter): quicker, for fencing and timing. */
   brokerless?: boolean;
   leaseTtl?: string;
+  fenceMargin?: string;
   suspectAfter?: string;
   /** A testbed of its own (prefix, subnet, bridge) so it cannot meet another one. */
   testbed?: TestbedOptions;
@@ -102,7 +103,7 @@ export async function deploy(o: DeploymentOptions): Promise<Deployment> {
       cfgFile,
       clusterConfigYaml({
         cluster, etcdEndpoints: etcd.endpoints(), nodes: [...NODES], vip, diskDevice: HOST_DISK, mountDir: tb.mountDir,
-        adapterJs, nodeBin: process.execPath, fenceAgent, fenceUrl: power?.url, brokerless: o.brokerless, leaseTtl: o.leaseTtl, suspectAfter: o.suspectAfter,
+        adapterJs, nodeBin: process.execPath, fenceAgent, fenceUrl: power?.url, brokerless: o.brokerless, leaseTtl: o.leaseTtl, fenceMargin: o.fenceMargin, suspectAfter: o.suspectAfter,
       }),
     );
     const applied = await hactl(['--endpoints', etcd.endpoints().join(','), 'config', 'apply', cfgFile], 15_000);

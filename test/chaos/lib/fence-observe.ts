@@ -6,7 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestbedOptions } from './testbed.js';
-import type { Deployment } from './deployment.js';
+import { SET, type Deployment } from './deployment.js';
+import { waitFor } from './exec.js';
 
 export const FENCE_TESTBED: TestbedOptions = { prefix: 'hactl-fx', bridge: 'hactlfxbr0', subnet: '10.233.0.0/24' };
 export const FENCE_POWER_PORT = 17951;
@@ -72,4 +73,26 @@ export async function fenceRecord(d: Deployment, node: string): Promise<FenceRec
   const kv = (JSON.parse(r.stdout) as { kvs?: { version: number; mod_revision: number; value: string }[] }).kvs?.[0];
   if (!kv) return undefined;
   return { version: Number(kv.version), modRevision: Number(kv.mod_revision), value: JSON.parse(Buffer.from(kv.value, 'base64').toString('utf8')) as FenceRecordKv['value'] };
+}
+
+/** Every agent host online (a live lease) as `hactl status` shows it. */
+export async function allOnline(d: Deployment, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    'every agent host online',
+    async () => {
+      const r = await d.hactl(['--json', 'status'], 5000);
+      const nodes = (JSON.parse(r.stdout) as { nodes: { name: string; state: string }[] }).nodes;
+      return d.agents.every((h) => nodes.some((n) => n.name === h.name && n.state === 'online'));
+    },
+    timeoutMs,
+    250,
+  );
+}
+
+/** Waits for the set to run on a host not in `not`; returns that host. */
+export function runningElsewhere(d: Deployment, not: string[], timeoutMs: number): Promise<string> {
+  return waitFor(`${SET} running elsewhere than ${not.join(', ')}`, async () => {
+    const o = await d.owner();
+    return o !== undefined && !not.includes(o) ? o : undefined;
+  }, timeoutMs, 200);
 }
