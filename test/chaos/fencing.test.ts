@@ -5,12 +5,15 @@
 //   1. a frozen owner is fenced, and only then does the set start elsewhere;
 //   2. with the fence device failing, the set stays down with the failure as its reason in
 //      `hactl status`, and starts once the device works again;
-//   3. only one host fences, although two survivors could (both watch the owner's lease).
+//   3. only one host fences, although two survivors could (both watch the owner's lease);
+//   4. the guards: with the shortest suspicion threshold the config allows (leaseTtl 2s,
+//      suspectAfter 1s), a healthy owner whose link to its etcd member dies (its keepalives stall
+//      until its keeper moves to the next member), or that is cut off from its peers, is not fenced.
 // Each test brings its own deployment up and tears it down in `finally`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { deploy, hactlJs, SET, type Deployment } from './lib/deployment.js';
+import { deploy, hactlJs, SET, type Deployment, type DeploymentOptions } from './lib/deployment.js';
 import { Checker } from './lib/checker.js';
 import { installSignalCleanup } from './lib/testbed.js';
 import { sleep, waitFor } from './lib/exec.js';
@@ -19,9 +22,9 @@ import { FENCE_POWER_PORT, FENCE_TESTBED, actionsSince, allOnline, fenceRecord, 
 const skip = process.getuid?.() !== 0 ? 'needs root (namespaces, cgroups, loop devices)' : !existsSync(hactlJs) ? 'hactl not built' : false;
 
 /** A fresh fenced deployment with the checker running; both torn down whatever happens. */
-async function withFencedDeployment(fn: (d: Deployment, ck: Checker) => Promise<void>): Promise<void> {
+async function withFencedDeployment(fn: (d: Deployment, ck: Checker) => Promise<void>, timing: Pick<DeploymentOptions, 'leaseTtl' | 'fenceMargin' | 'suspectAfter'> = {}): Promise<void> {
   installSignalCleanup();
-  const d = await deploy({ fencing: true, brokerless: true, testbed: FENCE_TESTBED, powerPort: FENCE_POWER_PORT });
+  const d = await deploy({ fencing: true, brokerless: true, testbed: FENCE_TESTBED, powerPort: FENCE_POWER_PORT, ...timing });
   const ck = new Checker(d.tb, { vips: [d.vip], disk: true });
   try {
     await allOnline(d);
@@ -147,3 +150,28 @@ test('only one host fences although two survivors could: one power-off and one f
     process.stderr.write(`  ${seen.join('; ')}\n`);
     await checkerClean(d, ck, owner);
   }));
+
+test('guards: a healthy owner is not fenced when its etcd member link dies or its peers are cut off (leaseTtl 2s, suspectAfter 1s)', { skip, timeout: 120_000 }, () =>
+  withFencedDeployment(async (d, ck) => {
+    const owner = d.tb.host(d.firstOwner);
+    const peers = d.agents.filter((h) => h !== owner).map((h) => h.ip);
+    const t0 = Date.now();
+    // One member at a time: whichever carries the owner's keepalive stream goes silent under it.
+    for (const member of d.etcd.ips()) {
+      await owner.block([member]);
+      await sleep(2500);
+      await owner.unblock();
+      await sleep(1000);
+    }
+    await owner.block(peers);
+    await sleep(3000);
+    await owner.unblock();
+    await sleep(1000);
+    const late = (await logLinesSince(d, 'lease keepalive late; moving to next etcd member', t0)).filter((l) => l.host === owner.name);
+    assert.ok(late.length >= 1, "the owner's keepalive stream really stalled");
+    assert.deepEqual(d.power!.events.filter((e) => e.at >= t0 && e.action !== 'status'), [], 'nobody was fenced');
+    assert.deepEqual(await logLinesSince(d, 'fencing', t0), []);
+    assert.equal(await d.owner(), owner.name, 'the set stayed where it was');
+    process.stderr.write(`  ${owner.name}: ${late.length} stalled keepalive stream(s) (waited ${late.map((l) => Math.round(Number(l.waitedMs))).join(', ')} ms), not fenced\n`);
+    await checkerClean(d, ck, owner.name);
+  }, { leaseTtl: '2s', fenceMargin: '800ms', suspectAfter: '1s' }));
