@@ -4,7 +4,8 @@
 // the outside checker polling from the root namespace throughout:
 //   1. a frozen owner is fenced, and only then does the set start elsewhere;
 //   2. with the fence device failing, the set stays down with the failure as its reason in
-//      `hactl status`, and starts once the device works again;
+//      `hactl status`, and starts once the device works again; the device's password (which the
+//      switch's careless agent prints in its error) is in no log, event, status output or etcd key;
 //   3. only one host fences, although two survivors could (both watch the owner's lease);
 //   4. the guards: with the shortest suspicion threshold the config allows (leaseTtl 2s,
 //      suspectAfter 1s), a healthy owner whose link to its etcd member dies (its keepalives stall
@@ -13,18 +14,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { deploy, hactlJs, SET, type Deployment, type DeploymentOptions } from './lib/deployment.js';
 import { Checker } from './lib/checker.js';
 import { installSignalCleanup } from './lib/testbed.js';
 import { sleep, waitFor } from './lib/exec.js';
 import { FENCE_POWER_PORT, FENCE_TESTBED, actionsSince, allOnline, fenceRecord, logLinesSince, runningElsewhere } from './lib/fence-observe.js';
 
+const FENCE_SECRET = `fx-Pw-${process.pid}-q8`;
 const skip = process.getuid?.() !== 0 ? 'needs root (namespaces, cgroups, loop devices)' : !existsSync(hactlJs) ? 'hactl not built' : false;
 
 /** A fresh fenced deployment with the checker running; both torn down whatever happens. */
-async function withFencedDeployment(fn: (d: Deployment, ck: Checker) => Promise<void>, timing: Pick<DeploymentOptions, 'leaseTtl' | 'fenceMargin' | 'suspectAfter'> = {}): Promise<void> {
+async function withFencedDeployment(
+  fn: (d: Deployment, ck: Checker) => Promise<void>,
+  extra: Pick<DeploymentOptions, 'leaseTtl' | 'fenceMargin' | 'suspectAfter' | 'fenceSecret'> = {},
+): Promise<void> {
   installSignalCleanup();
-  const d = await deploy({ fencing: true, brokerless: true, testbed: FENCE_TESTBED, powerPort: FENCE_POWER_PORT, ...timing });
+  const d = await deploy({ fencing: true, brokerless: true, testbed: FENCE_TESTBED, powerPort: FENCE_POWER_PORT, ...extra });
   const ck = new Checker(d.tb, { vips: [d.vip], disk: true });
   try {
     await allOnline(d);
@@ -73,7 +80,22 @@ test('a frozen owner is fenced (power switch off) and only then does the set sta
     await checkerClean(d, ck, newOwner);
   }));
 
-test('a failing fence device keeps the set down with the reason in hactl status; it starts once fencing succeeds', { skip, timeout: 150_000 }, () =>
+/** Everything a person or a program can read after a run: the hosts' logs, events, status, every etcd key. */
+async function evidence(d: Deployment): Promise<[string, string][]> {
+  const out: [string, string][] = [];
+  for (const h of d.agents) {
+    for (const f of ['agent.log', 'boot.log', 'console.log']) out.push([`${h.name} ${f}`, await readFile(join(h.stateDir, f), 'utf8').catch(() => '')]);
+  }
+  for (const args of [['events'], ['--json', 'events'], ['status'], ['--json', 'status']]) {
+    const r = await d.hactl(args);
+    out.push([`hactl ${args.join(' ')}`, r.stdout + r.stderr]);
+  }
+  const all = await d.etcd.ctl(['get', '--prefix', '/'], 10_000);
+  out.push(['etcd', all.stdout]);
+  return out;
+}
+
+test('a failing fence device keeps the set down with the reason in hactl status; it starts once fencing succeeds; its password shows nowhere', { skip, timeout: 150_000 }, () =>
   withFencedDeployment(async (d, ck) => {
     const power = d.power!;
     const victim = d.tb.host(d.firstOwner);
@@ -117,7 +139,13 @@ test('a failing fence device keeps the set down with the reason in hactl status;
     assert.equal(record?.version, 1);
     process.stderr.write(`  fence failed ${failed.length}x while down for ${tHeal - tFault} ms; healed -> fenced +${offs[0]!.at - tHeal} ms, running on ${newOwner} +${Date.now() - tHeal} ms\n`);
     await checkerClean(d, ck, newOwner);
-  }));
+
+    // The switch's agent printed the password it got on stdin in its error; hactl scrubbed it.
+    assert.match(shown.reason!, /\(as admin\/\*\*\*\)/, 'the agent got the password and printed it; the reason shows it scrubbed');
+    const seen = await evidence(d);
+    assert.ok(seen.some(([, text]) => text.includes('as admin/***')), 'the scrubbed failure was reported');
+    for (const [where, text] of seen) assert.ok(!text.includes(FENCE_SECRET), `the fence password leaked into ${where}`);
+  }, { fenceSecret: FENCE_SECRET }));
 
 test('only one host fences although two survivors could: one power-off and one fence record per incident', { skip, timeout: 170_000 }, () =>
   withFencedDeployment(async (d, ck) => {

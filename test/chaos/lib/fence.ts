@@ -151,7 +151,9 @@ async function agentMain(): Promise<void> {
   const body = res.body;
   if (action === 'monitor') process.exit(res.ok || res.status === 500 ? 0 : 1);
   if (!res.ok) {
-    process.stderr.write(`fence_hactlcx: ${body}\n`);
+    // A careless agent that prints the credentials it was given: tests show hactl scrubs them.
+    const who = opts.password !== undefined ? ` (as ${opts.login ?? ''}/${opts.password})` : '';
+    process.stderr.write(`fence_hactlcx: ${body}${who}\n`);
     process.exit(1);
   }
   if (action === 'status') {
