@@ -64,6 +64,9 @@ export interface FencedTrial {
   answerMs?: number;
   jitterMs: number;
   timeline: Timeline;
+  /** Failed fence attempts of this incident, and the first one's reason. */
+  fenceFailures?: number;
+  firstFenceFailure?: string;
   error?: string;
 }
 
@@ -103,7 +106,8 @@ async function startResponder(h: Host): Promise<void> {
 /** Milliseconds after `t0`, or undefined. */
 const after = (t0: number, atMs: number | undefined): number | undefined => (atMs === undefined || Number.isNaN(atMs) ? undefined : atMs - t0);
 
-async function timelineOf(d: Deployment, tKill: number, victim: string, newOwner: string, answeredAt: number): Promise<Pick<FencedTrial, 'fencer' | 'why' | 'timeline'>> {
+async function timelineOf(d: Deployment, tKill: number, victim: string, newOwner: string, answeredAt: number): Promise<Pick<FencedTrial, 'fencer' | 'why' | 'timeline' | 'fenceFailures' | 'firstFenceFailure'>> {
+  const failures = (await logLinesSince(d, 'fence failed', tKill)).filter((l) => l.node === victim);
   const claimed = (await logLinesSince(d, 'fencing', tKill)).find((l) => l.node === victim);
   const fenced = (await logLinesSince(d, 'fenced', tKill)).find((l) => l.node === victim);
   const revoked = (await logLinesSince(d, 'fenced host lease revoked', tKill)).find((l) => l.node === victim);
@@ -113,6 +117,8 @@ async function timelineOf(d: Deployment, tKill: number, victim: string, newOwner
   const disk = starts.find((s) => s.resource === 'qm1-data');
   const ip = starts.find((s) => s.resource === 'qm1-ip');
   return {
+    fenceFailures: failures.length,
+    firstFenceFailure: failures[0] ? `${failures[0].host} +${failures[0].atMs - tKill} ms: ${String(failures[0].reason)}` : undefined,
     fencer: claimed?.host,
     why: claimed ? String(claimed.why) : undefined,
     timeline: {
@@ -156,7 +162,7 @@ async function oneTrial(d: Deployment, probe: ProbeLog, log: (s: string) => void
   } catch (err) {
     trial.error = (err as Error).message;
   }
-  log(`  fenced ns trial: ${victimName} crashed -> ${trial.newOwner ?? '?'} answering ${trial.answerMs ?? 'never'} ms (fenced by ${trial.fencer ?? '?'}, ${trial.why ?? '?'})`);
+  log(`  fenced ns trial: ${victimName} crashed -> ${trial.newOwner ?? '?'} answering ${trial.answerMs ?? 'never'} ms (fenced by ${trial.fencer ?? '?'}, ${trial.why ?? '?'})${trial.firstFenceFailure ? `; ${trial.fenceFailures} failed fence attempt(s), first: ${trial.firstFenceFailure}` : ''}`);
   // power the fenced host on again: its agent rejoins with a new lease, its responder restarts
   if (!(await victim.running())) await victim.start();
   await startResponder(victim);
