@@ -146,7 +146,9 @@ async function main(): Promise<void> {
 
   const fenced = !only || only === 'fenced' ? await fencedPart() : undefined;
   rows.push({
-    what: `(e) fenced host crash -> floating IP answers from new host (ns testbed, leaseTtl ${fenced?.options.leaseTtl ?? '-'}, suspectAfter ${fenced?.options.suspectAfter ?? '-'})`,
+    what:
+      `(e) fenced host crash -> floating IP answers from new host (ns testbed, leaseTtl ${fenced?.options.leaseTtl ?? '-'}, suspectAfter ${fenced?.options.suspectAfter ?? '-'})` +
+      (fenced && fenced.answerMs.length < fenced.trials.length ? `; ${fenced.trials.length - fenced.answerMs.length} trial(s) failed` : ''),
     unit: 'ms',
     summary: summarize(fenced?.answerMs ?? []),
     target: 'median < 2000',

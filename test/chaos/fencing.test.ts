@@ -68,7 +68,10 @@ test('a frozen owner is fenced (power switch off) and only then does the set sta
     assert.ok(record?.value.atWallMs, 'the fence is recorded');
     assert.match(record.value.how ?? '', /device testbed-power .* action off/);
     const fencing = await logLinesSince(d, 'fencing', tFault);
-    assert.deepEqual(fencing.map((l) => [l.node, l.why]), [[victim.name, 'suspected']], 'fenced on suspicion, by one host');
+    // Normally on suspicion; on a badly loaded machine the lease may expire first (then the new
+    // owner's gate asks for the fence): either way one host fences before anything starts.
+    assert.deepEqual(fencing.map((l) => l.node), [victim.name], 'one host ran the device');
+    assert.ok(['suspected', 'gate'].includes(String(fencing[0]!.why)));
 
     const starts = await actionsSince(d, newOwner, tFault, 'start');
     assert.deepEqual(starts.map((s) => s.resource), ['qm1-data', 'qm1-ip'], 'disk, then IP, on the new owner');
@@ -76,7 +79,7 @@ test('a frozen owner is fenced (power switch off) and only then does the set sta
     assert.ok(offs[0]!.at <= firstStart, `power-off at ${offs[0]!.at} before the first start at ${firstStart}`);
     assert.ok(record.value.atWallMs <= firstStart, 'the fence record came before the first start');
     for (const h of d.agents.filter((x) => x.name !== newOwner)) assert.deepEqual(await actionsSince(d, h.name, tFault, 'start'), [], `${h.name} started nothing`);
-    process.stderr.write(`  frozen ${victim.name}: powered off +${offs[0]!.at - tFault} ms, recorded +${record.value.atWallMs - tFault} ms, first start on ${newOwner} +${firstStart - tFault} ms, running +${tookMs} ms\n`);
+    process.stderr.write(`  frozen ${victim.name} (${String(fencing[0]!.why)}): powered off +${offs[0]!.at - tFault} ms, recorded +${record.value.atWallMs - tFault} ms, first start on ${newOwner} +${firstStart - tFault} ms, running +${tookMs} ms\n`);
     await checkerClean(d, ck, newOwner);
   }));
 
@@ -137,7 +140,7 @@ test('a failing fence device keeps the set down with the reason in hactl status;
     assert.ok(starts.length === 2 && starts.every((s) => s.beginMs >= offs[0]!.at), 'the set started only after the fence');
     const record = await fenceRecord(d, victim.name);
     assert.equal(record?.version, 1);
-    process.stderr.write(`  fence failed ${failed.length}x while down for ${tHeal - tFault} ms; healed -> fenced +${offs[0]!.at - tHeal} ms, running on ${newOwner} +${Date.now() - tHeal} ms\n`);
+    process.stderr.write(`  fence failed ${failed.length}x while down for ${tHeal - tFault} ms; healed -> fenced +${offs[0]!.at - tHeal} ms, running on ${newOwner} +${Date.now() - tHeal} ms\n  reason shown: ${shown.reason}\n`);
     await checkerClean(d, ck, newOwner);
 
     // The switch's agent printed the password it got on stdin in its error; hactl scrubbed it.
