@@ -4,11 +4,15 @@
 //   (b) planned switchover time minus the agents' own stop+start time
 //   (c) takeover decision latency: owner key deletion seen to first start spawned
 //   (d) idle agent RSS and CPU with 20 sets
+//   (e) with a fence device, host crash to the floating IP answering from the new host, on the
+//       namespace testbed (needs root; fenced-ns.ts)
+// BENCH_ONLY=failover|switchover|idle|fenced runs one part; BENCH_TRIALS applies to every part.
 import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestCluster, dummySetYaml, type TestCluster } from '../lib/cluster.js';
 import { repoRoot } from '../lib/paths.js';
 import { summarize, fmt, type Summary } from './stats.js';
+import { fencedNsTrials, medianTimeline, type FencedNsResult } from './fenced-ns.js';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 10);
 
@@ -140,6 +144,16 @@ async function main(): Promise<void> {
   rows.push({ what: `(d) idle agent CPU, ${idle.sets} sets owned`, unit: '% core', summary: one(idle.cpuPct), target: '<= 1' });
   rows.push({ what: '(d) ... its resource agents (monitors every 10s)', unit: '% core', summary: one(idle.childCpuPct), target: '-' });
 
+  const fenced = !only || only === 'fenced' ? await fencedPart() : undefined;
+  rows.push({
+    what:
+      `(e) fenced host crash -> floating IP answers from new host (ns testbed, leaseTtl ${fenced?.options.leaseTtl ?? '-'}, suspectAfter ${fenced?.options.suspectAfter ?? '-'})` +
+      (fenced && fenced.answerMs.length < fenced.trials.length ? `; ${fenced.trials.length - fenced.answerMs.length} trial(s) failed` : ''),
+    unit: 'ms',
+    summary: summarize(fenced?.answerMs ?? []),
+    target: 'median < 2000',
+  });
+
   const header = ['measure', 'unit', 'n', 'median', 'p95', 'p99', 'max', 'target'];
   const body = rows.map((r) => [r.what, r.unit, String(r.summary.n), r.unit === 'ms' ? fmt(r.summary.median) : r.summary.median.toFixed(2), fmt(r.summary.p95), fmt(r.summary.p99), fmt(r.summary.max), r.target]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
@@ -149,8 +163,25 @@ async function main(): Promise<void> {
   const dir = join(repoRoot, 'bench-results');
   await mkdir(dir, { recursive: true });
   const file = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({ at: new Date().toISOString(), trials: TRIALS, rows, raw: { ttl2, ttl3, switchover: sw, idle } }, null, 2));
+  await writeFile(file, JSON.stringify({ at: new Date().toISOString(), trials: TRIALS, rows, raw: { ttl2, ttl3, switchover: sw, idle, fenced } }, null, 2));
+  if (fenced) process.stdout.write(`(e) median timeline, ms after the crash: ${JSON.stringify(medianTimeline(fenced.trials))}\n`);
   process.stdout.write(`written ${file}\n`);
+}
+
+/** Part (e): skipped (with a note) without root, which namespace hosts need. */
+async function fencedPart(): Promise<FencedNsResult | undefined> {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('  (e) skipped: the namespace testbed needs root\n');
+    return undefined;
+  }
+  const o = {
+    trials: TRIALS,
+    leaseTtl: process.env.BENCH_FENCED_LEASE_TTL ?? '2s',
+    fenceMargin: process.env.BENCH_FENCED_FENCE_MARGIN ?? '800ms',
+    suspectAfter: process.env.BENCH_FENCED_SUSPECT_AFTER ?? '1s',
+    logsDir: join(repoRoot, 'bench-results'),
+  };
+  return fencedNsTrials(o, (s) => process.stderr.write(s + '\n'));
 }
 
 main().catch((err) => {

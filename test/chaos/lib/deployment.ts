@@ -26,10 +26,13 @@ export interface DeploymentOptions {
   /** Disk and floating IP only (no ActiveMQ, no adapter): quicker, for fencing and timing. */
   brokerless?: boolean;
   leaseTtl?: string;
+  fenceMargin?: string;
   suspectAfter?: string;
   /** A testbed of its own (prefix, subnet, bridge) so it cannot meet another one. */
   testbed?: TestbedOptions;
   powerPort?: number;
+  /** A fence device password: written to a root-only file on the (shared) filesystem, named by `password_file`. */
+  fenceSecret?: string;
   /** How long to wait for the set's first start. */
   firstStartMs?: number;
 }
@@ -83,11 +86,16 @@ export async function deploy(o: DeploymentOptions): Promise<Deployment> {
     await writeFile(cliCfg, cliConfigYaml({ cluster, endpoints: etcd.endpoints(), dataDir: join(tb.root, 'cli') }));
     const hactl = (args: string[], timeoutMs = 10_000) => run(process.execPath, [hactlJs, ...args], { timeoutMs, env: { ...process.env, HACTL_CONFIG: cliCfg } });
     let fenceAgent: string | undefined;
+    let fencePasswordFile: string | undefined;
     if (o.fencing) {
       power = new PowerSwitch(tb, [...NODES], o.powerPort);
       await power.start();
       fenceAgent = join(tb.root, 'fence_testbed');
       await PowerSwitch.writeAgent(fenceAgent, process.execPath);
+      if (o.fenceSecret !== undefined) {
+        fencePasswordFile = join(tb.root, 'fence.pw');
+        await writeFile(fencePasswordFile, `${o.fenceSecret}\n`, { mode: 0o600 });
+      }
     }
     // agent hosts: config first, then boot (the boot script starts the agent)
     for (const n of NODES) {
@@ -102,7 +110,7 @@ export async function deploy(o: DeploymentOptions): Promise<Deployment> {
       cfgFile,
       clusterConfigYaml({
         cluster, etcdEndpoints: etcd.endpoints(), nodes: [...NODES], vip, diskDevice: HOST_DISK, mountDir: tb.mountDir,
-        adapterJs, nodeBin: process.execPath, fenceAgent, fenceUrl: power?.url, brokerless: o.brokerless, leaseTtl: o.leaseTtl, suspectAfter: o.suspectAfter,
+        adapterJs, nodeBin: process.execPath, fenceAgent, fenceUrl: power?.url, fencePasswordFile, brokerless: o.brokerless, leaseTtl: o.leaseTtl, fenceMargin: o.fenceMargin, suspectAfter: o.suspectAfter,
       }),
     );
     const applied = await hactl(['--endpoints', etcd.endpoints().join(','), 'config', 'apply', cfgFile], 15_000);

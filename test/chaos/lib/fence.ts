@@ -4,7 +4,7 @@
 // speaking the fence-agents conventions: options as `key=value` lines on stdin and/or `--key=value`
 // (or `-o ACTION -n PLUG`) arguments; action off|on|reboot|status|monitor; exit 0 ok, 1 failed,
 // 2 = status off.
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { writeFile } from 'node:fs/promises';
 import type { Testbed } from './testbed.js';
@@ -86,6 +86,25 @@ export class PowerSwitch {
   }
 }
 
+/**
+ * One GET with node:http, not fetch: loading fetch's implementation costs this short-lived agent
+ * 150–250 ms on the shared test machine, all of it inside every fence.
+ */
+function httpGet(url: URL, timeoutMs: number): Promise<{ ok: boolean; status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ ok: (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300, status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 async function agentMain(): Promise<void> {
   const opts: Record<string, string> = {};
   if (!process.stdin.isTTY) {
@@ -125,14 +144,16 @@ async function agentMain(): Promise<void> {
   const q = new URL(url);
   q.searchParams.set('action', action === 'monitor' ? 'status' : action);
   q.searchParams.set('plug', plug || '-');
-  const res = await fetch(q, { signal: AbortSignal.timeout(8000) }).catch((e: Error) => {
+  const res = await httpGet(q, 8000).catch((e: Error) => {
     process.stderr.write(`fence_hactlcx: ${e.message}\n`);
     process.exit(1);
   });
-  const body = await res.text();
+  const body = res.body;
   if (action === 'monitor') process.exit(res.ok || res.status === 500 ? 0 : 1);
   if (!res.ok) {
-    process.stderr.write(`fence_hactlcx: ${body}\n`);
+    // A careless agent that prints the credentials it was given: tests show hactl scrubs them.
+    const who = opts.password !== undefined ? ` (as ${opts.login ?? ''}/${opts.password})` : '';
+    process.stderr.write(`fence_hactlcx: ${body}${who}\n`);
     process.exit(1);
   }
   if (action === 'status') {

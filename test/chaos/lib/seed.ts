@@ -25,6 +25,8 @@ export interface SeedOptions {
   /** Fence device: the testbed's power switch (an executable path), or none. */
   fenceAgent?: string | undefined;
   fenceUrl?: string | undefined;
+  /** A password file for the fence device (`password_file`): the agent gets the secret on stdin. */
+  fencePasswordFile?: string | undefined;
 }
 
 export function hostConfigYaml(o: { node: string; cluster: string; endpoints: string[]; dataDir: string; level?: string; resourceDirs?: string[] }): string {
@@ -81,7 +83,13 @@ export function clusterConfig(o: SeedOptions): Record<string, unknown> {
   };
   if (o.fenceAgent) {
     cfg.fencing = {
-      devices: { 'testbed-power': { agent: `script:${o.fenceAgent}`, params: { url: o.fenceUrl ?? '' }, timeout: '10s' } },
+      devices: {
+        'testbed-power': {
+          agent: `script:${o.fenceAgent}`,
+          params: { url: o.fenceUrl ?? '', ...(o.fencePasswordFile ? { login: 'admin', password_file: o.fencePasswordFile } : {}) },
+          timeout: '10s',
+        },
+      },
     };
   }
   return cfg;

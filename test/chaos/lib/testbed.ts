@@ -75,6 +75,11 @@ while :; do
 done
 `;
 
+/** A fixed, locally administered MAC per address (a restarted host keeps its MAC, as hardware does). */
+function macFor(ip: string): string {
+  return `02:cc:${ip.split('.').map((x) => Number(x).toString(16).padStart(2, '0')).join(':')}`;
+}
+
 export class Host {
   readonly ns: string;
   readonly veth: string;
@@ -96,8 +101,7 @@ export class Host {
     this.ns = `${tb.prefix}-${name}`;
     this.veth = `${tb.ifPrefix}${name}`;
     if (this.veth.length > 15) throw new Error(`interface name ${this.veth} longer than 15 characters: use a shorter host name`);
-    const o = ip.split('.').map(Number);
-    this.mac = `02:cc:${o.map((x) => x.toString(16).padStart(2, '0')).join(':')}`;
+    this.mac = macFor(ip);
     this.stateDir = join(tb.root, 'hosts', name);
     this.dataDir = join(this.stateDir, 'data');
     this.cgroup = join(tb.freezer.base, this.ns);
@@ -491,7 +495,10 @@ export class Testbed {
     await mkdir(join(this.root, 'hosts'), { recursive: true });
     await mkdir(this.mountDir, { recursive: true });
     if ((await run('ip', ['link', 'show', this.bridge])).code !== 0) {
-      await runOk('ip', ['link', 'add', this.bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
+      // A fixed MAC: a bridge left to itself takes the lowest MAC of its ports and changes it as
+      // hosts come and go, and every host's ARP entry for the observer address (the power switch)
+      // then points nowhere until it times out — a fence after a host kill hung for 8 s on that.
+      await runOk('ip', ['link', 'add', this.bridge, 'address', macFor(this.bridgeIp), 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
       await runOk('ip', ['addr', 'add', `${this.bridgeIp}/${this.prefixLen}`, 'dev', this.bridge]);
       await runOk('ip', ['link', 'set', this.bridge, 'up']);
     }
