@@ -9,7 +9,7 @@ import type { TestbedOptions } from './testbed.js';
 import { SET, type Deployment } from './deployment.js';
 import { waitFor } from './exec.js';
 
-export const FENCE_TESTBED: TestbedOptions = { prefix: 'hactl-fx', bridge: 'hactlfxbr0', subnet: '10.233.0.0/24' };
+export const FENCE_TESTBED: TestbedOptions = { prefix: 'hactl-fx', bridge: 'hactlfxbr0', subnet: '10.236.0.0/24' };
 export const FENCE_POWER_PORT = 17951;
 
 export interface AgentLogLine {
