@@ -2,11 +2,14 @@
 // on a fresh namespace testbed each time, with the outside checker and the STOMP workload running
 // throughout (the faults and one scenario run: lib/scenarios.ts, shared with subset.test.ts).
 //
-//   node dist/test/chaos/run.js [--only name,name] [--reps N] [--no-fencing] [--keep-logs]
+//   node dist/test/chaos/run.js [--only name,name] [--reps N] [--no-fencing] [--keep-logs] [--testbed cr|cn]
 //
 // Its testbed is its own (prefix hactl-cr, bridge hactlcrbr0, 10.235.0.0/24, power switch port
 // 17953), so a full run never meets the testbeds of `npm test` (hactl-cx, hactl-cs) or the fencing
-// work (hactl-fx) on the same machine.
+// work (hactl-fx) on the same machine. A run with --no-fencing (faults that need fencing are then
+// expected to violate the invariants, and the checker must see it) has yet another (hactl-cn,
+// 10.236.0.0/24, port 17954), so it can run beside a full run; `--testbed cr|cn` picks one
+// explicitly (e.g. `--testbed cn --only X` re-runs X with fencing while a full run is busy).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { installSignalCleanup } from './lib/testbed.js';
@@ -15,8 +18,10 @@ import { hactlJs } from './lib/deployment.js';
 import { FAULTS, runScenario, isSuccess, type RunOpts } from './lib/scenarios.js';
 
 const repo = new URL('../../../', import.meta.url).pathname;
-const RUNNER_TESTBED = { prefix: 'hactl-cr', bridge: 'hactlcrbr0', subnet: '10.235.0.0/24' };
-const RUNNER_POWER_PORT = 17953;
+const TESTBEDS = {
+  cr: { testbed: { prefix: 'hactl-cr', bridge: 'hactlcrbr0', subnet: '10.235.0.0/24' }, powerPort: 17953 },
+  cn: { testbed: { prefix: 'hactl-cn', bridge: 'hactlcnbr0', subnet: '10.236.0.0/24' }, powerPort: 17954 },
+};
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -42,9 +47,13 @@ async function main(): Promise<void> {
   }
   const resultsDir = join(repo, 'chaos-results');
   const report = new Report(resultsDir);
-  const o: RunOpts = {
-    fencing: !argv.includes('--no-fencing'), keepLogs: argv.includes('--keep-logs'), resultsDir, testbed: RUNNER_TESTBED, powerPort: RUNNER_POWER_PORT,
-  };
+  const fencing = !argv.includes('--no-fencing');
+  const which = val('--testbed') ?? (fencing ? 'cr' : 'cn');
+  if (which !== 'cr' && which !== 'cn') {
+    process.stderr.write(`chaos: --testbed cr or cn, not ${which}\n`);
+    process.exit(2);
+  }
+  const o: RunOpts = { fencing, keepLogs: argv.includes('--keep-logs'), resultsDir, ...TESTBEDS[which] };
   for (const f of faults) {
     for (let rep = 1; rep <= reps; rep++) report.add(await runScenario(f, rep, o));
   }

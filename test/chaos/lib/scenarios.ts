@@ -13,6 +13,7 @@ import { Workload, type WorkloadResult } from './workload.js';
 import type { ScenarioRow } from './report.js';
 import { deploy, type Deployment } from './deployment.js';
 import { sleep, waitFor } from './exec.js';
+import { Keys } from '../../../agent/etcd/keys.js';
 
 export const RECOVERY_BOUND_MS = 30_000;
 
@@ -24,6 +25,8 @@ export interface Ctx extends Deployment {
    * as where the set recovered, and acks only count from the last strike on.
    */
   strike(...hosts: string[]): void;
+  /** What a fault's inject noted for its verify. */
+  notes: Record<string, unknown>;
 }
 
 type Heal = () => Promise<void>;
@@ -275,7 +278,8 @@ export const FAULTS: Fault[] = [
     needsFencing: true,
     async inject(c, owner) {
       await owner.freeze();
-      const next = c.tb.host(await movedFrom(c, [owner.name], 25_000, true));
+      // (without fencing the takeover waits out the grace of SPEC 5.3: the sum of the stop timeouts)
+      const next = c.tb.host(await movedFrom(c, [owner.name], 60_000, true));
       await next.block(c.etcd.ips());
       c.strike(next.name);
       return async () => {
@@ -285,7 +289,60 @@ export const FAULTS: Fault[] = [
       };
     },
   },
+  {
+    // the fence device fails, and the host fencing the frozen owner dies while it retries: the
+    // survivor that takes the claim over continues the backoff (9bdeff8) instead of starting at
+    // 1 s again, and the set starts once the device works
+    name: 'fence-claimer-dies-switch-failing',
+    expect: 'move',
+    holdMs: 10_000,
+    boundMs: 45_000,
+    async inject(c, owner) {
+      const power = c.power;
+      if (!power) throw new Error('needs the fence device (run with fencing)');
+      const failedOn = (plug: string, since: number) => power.events.filter((e) => e.plug === plug && !e.ok && e.at >= since);
+      power.failing = 'switch unreachable (chaos)';
+      await owner.freeze();
+      // the claim records 2 failures: the next retry would be in 2 s, a takeover's first retry after
+      // its own failure in 4 s (a fresh backoff: 1 s)
+      const key = Keys.forCluster(c.tb.prefix).fenceClaim(owner.name);
+      const claim = await waitFor('a fence claim with 2 failures', async () => {
+        const r = await c.etcd.ctl(['get', key, '--print-value-only']);
+        const v = r.code === 0 && r.stdout.trim() ? (JSON.parse(r.stdout.trim()) as { by: string; failures?: number }) : undefined;
+        return v && (v.failures ?? 0) >= 2 ? v : undefined;
+      }, 20_000, 100);
+      const claimer = c.tb.host(claim.by);
+      await claimer.kill();
+      c.strike(claimer.name);
+      const tKill = Date.now();
+      // the next claimer's first attempt fails too; then the switch works again
+      const first = await waitFor('a failed fence by the next claimer', () => failedOn(owner.name, tKill)[0], 20_000, 50);
+      power.failing = undefined;
+      c.notes.fenceGap = { plug: owner.name, failures: claim.failures ?? 0, firstFailAt: first.at } satisfies FenceGap;
+      return async () => {
+        if (await owner.running()) await owner.thaw();
+        await revive(owner)();
+        await revive(claimer)();
+      };
+    },
+    async verify(c) {
+      const g = c.notes.fenceGap as FenceGap | undefined;
+      const ok = c.power?.events.find((e) => e.ok && e.action === 'off' && g !== undefined && e.plug === g.plug && e.at > g.firstFailAt);
+      if (!g || !ok) return ['no successful fence after the claim changed hands'];
+      // N failures taken over: after its own first failure the next claimer waits 2^N s (N >= 2:
+      // at least 4 s); a backoff started afresh waits 1 s (plus the fence agent's own run)
+      const gap = ok.at - g.firstFailAt;
+      return gap >= 0.75 * 1000 * 2 ** g.failures ? [] : [`the next claimer retried ${gap} ms after its first failure (claim had ${g.failures} failures): backoff lost`];
+    },
+  },
 ];
+
+/** What fence-claimer-dies-switch-failing saw when the claim changed hands. */
+interface FenceGap {
+  plug: string;
+  failures: number;
+  firstFailAt: number;
+}
 
 // ------------------------------------------------------------------ one scenario
 export interface RunOpts {
@@ -323,7 +380,7 @@ export async function runScenario(fault: Fault, rep: number, o: RunOpts): Promis
     const struck = new Set<string>([first]);
     let tStrike = 0;
     const ctx: Ctx = {
-      ...d, checker, workload,
+      ...d, checker, workload, notes: {},
       strike: (...hosts) => {
         for (const h of hosts) struck.add(h);
         tStrike = Date.now();
@@ -383,6 +440,12 @@ export async function runScenario(fault: Fault, rep: number, o: RunOpts): Promis
   } catch (err) {
     row.outcome = 'error';
     row.reasons.push((err as Error).message.split('\n')[0]!.slice(0, 300));
+    if (checker) {
+      // what the checker saw up to the error still counts (and is what an unfenced run is about)
+      row.violations = checker.violations.length;
+      row.violationKinds = checker.summary();
+      if (expectViolations && row.violations > 0) row.outcome = 'caught';
+    }
   } finally {
     await checker?.stop().catch(() => undefined);
     if (!res) await workload?.abort().catch(() => undefined);
