@@ -11,7 +11,7 @@ import type { Host, TestbedOptions } from './testbed.js';
 import { Checker } from './checker.js';
 import { Workload, type WorkloadResult } from './workload.js';
 import type { ScenarioRow } from './report.js';
-import { deploy, type Deployment } from './deployment.js';
+import { deploy, SET, type Deployment } from './deployment.js';
 import { sleep, waitFor } from './exec.js';
 import { Keys } from '../../../agent/etcd/keys.js';
 
@@ -67,7 +67,7 @@ const unblockOrRevive = (h: Host): Heal => async () => {
 
 /** The node the set is placed on once it is no longer `from` (starting or running), bounded. */
 async function movedFrom(c: Ctx, from: string[], timeoutMs: number, running = false): Promise<string> {
-  return waitFor(`${c.vip} placed off ${from.join(',')}`, async () => {
+  return waitFor(`${SET} placed off ${from.join(',')}`, async () => {
     const s = await c.setStatus();
     if (!s?.node || from.includes(s.node)) return undefined;
     if (running && s.state !== 'running') return undefined;
