@@ -398,7 +398,7 @@ export async function runScenario(fault: Fault, rep: number, o: RunOpts): Promis
     const deadline = tFault + Math.max(fault.boundMs ?? RECOVERY_BOUND_MS, fault.holdMs + 5000);
     while (Date.now() < deadline) {
       ownerAfter = await owner().catch(() => undefined);
-      const ack = workload.firstAckAfter(tStrike + 200);
+      const ack = workload.ackedAgainAfter(tStrike + 200);
       const placeOk = fault.expect !== 'move' || (ownerAfter !== undefined && !struck.has(ownerAfter));
       if (ownerAfter && ack !== undefined && placeOk) {
         recoveredAt = Math.max(ack, Date.now() - 500);
