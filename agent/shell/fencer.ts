@@ -23,6 +23,8 @@ const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 30_000;
 /** After losing a claim race, look again soon: the winner may die before it records. */
 const CLAIM_LOST_RETRY_MS = 250;
+/** A victim's failure count is forgotten this long after the last failure seen (no fence came). */
+const FORGET_FAILURES_MS = 2 * MAX_RETRY_MS;
 
 interface Attempt {
   target: FenceTarget;
@@ -37,8 +39,13 @@ interface Attempt {
 
 export class Fencer {
   private readonly attempts = new Map<string, Attempt>();
-  /** Failed attempts of other claimers per victim: a claim that changes hands keeps its backoff. */
-  private readonly othersFailures = new Map<string, number>();
+  /**
+   * Failed attempts per victim, ours and other claimers', until the victim is fenced: a claim that
+   * changes hands keeps its backoff, also when it is given up (the gate moved to another host) and
+   * taken again after the claim's key went with its claimer's lease (chaos suite,
+   * fence-claimer-dies-switch-failing). `fenceRevision`: the victim's fence record when counted.
+   */
+  private readonly knownFailures = new Map<string, { failures: number; atMs: number; fenceRevision: number }>();
 
   constructor(
     private readonly me: string,
@@ -74,9 +81,12 @@ export class Fencer {
   update(targets: readonly FenceTarget[], view: ClusterView, config: ClusterConfig, leaseId: string | null): void {
     const wanted = new Map(targets.map((t) => [t.node, t]));
     for (const [node, claim] of view.fenceClaims) {
-      if (claim.by !== this.me && claim.failures) this.othersFailures.set(node, Math.max(claim.failures, this.othersFailures.get(node) ?? 0));
+      if (claim.by !== this.me && claim.failures) this.noteFailures(node, claim.failures, view.fences.get(node)?.modRevision ?? 0);
     }
-    for (const node of this.othersFailures.keys()) if (!wanted.has(node)) this.othersFailures.delete(node);
+    for (const [node, k] of this.knownFailures) {
+      const fencedSince = (view.fences.get(node)?.modRevision ?? 0) > k.fenceRevision;
+      if (fencedSince || this.clock.monotonicMs() - k.atMs > FORGET_FAILURES_MS) this.knownFailures.delete(node);
+    }
     for (const [node, a] of this.attempts) {
       if (wanted.has(node) || a.running) continue;
       this.attempts.delete(node);
@@ -88,7 +98,7 @@ export class Fencer {
     if (leaseId === null) return;
     const now = this.clock.monotonicMs();
     for (const target of targets) {
-      const a = this.attempts.get(target.node) ?? { target, running: false, nextTryMs: 0, failures: this.othersFailures.get(target.node) ?? 0 };
+      const a = this.attempts.get(target.node) ?? { target, running: false, nextTryMs: 0, failures: this.knownFailures.get(target.node)?.failures ?? 0 };
       this.attempts.set(target.node, a);
       a.target = target;
       if (a.running || now < a.nextTryMs) continue;
@@ -104,6 +114,12 @@ export class Fencer {
       }
       this.run(a, config, leaseId, view.fences.get(target.node)?.modRevision ?? 0);
     }
+  }
+
+  private noteFailures(node: string, failures: number, fenceRevision: number): void {
+    const k = this.knownFailures.get(node);
+    if (k && k.failures > failures) return;
+    this.knownFailures.set(node, { failures, atMs: this.clock.monotonicMs(), fenceRevision });
   }
 
   private run(a: Attempt, config: ClusterConfig, leaseId: string, fenceModRevision: number): void {
@@ -134,6 +150,7 @@ export class Fencer {
           a.lastFailure = `fencing ${node} through ${device.name} ${outcome.status === 'timed-out' ? 'timed out' : 'failed'}: ${outcome.reason}`;
           const backoffMs = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (a.failures - 1));
           a.nextTryMs = this.clock.monotonicMs() + backoffMs;
+          this.noteFailures(node, a.failures, fenceModRevision);
           this.log.error({ node, why, reason: a.lastFailure, retryInMs: backoffMs }, 'fence failed');
           void this.store.updateFenceClaim(node, a.claimRevision, { by: this.me, why, reason, lastFailure: a.lastFailure, failures: a.failures, atWallMs: this.clock.wallMs() }, leaseId);
           for (const set of a.target.sets) void this.events.append({ set, what: 'fence-failed', reason: `${a.lastFailure}; retrying in ${Math.round(backoffMs / 1000)}s` });

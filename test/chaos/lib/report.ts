@@ -3,7 +3,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-export type Outcome = 'pass' | 'fail' | 'error';
+/** `caught`: a run without fencing of a fault that needs it, where the checker saw the violation it must see. */
+export type Outcome = 'pass' | 'fail' | 'error' | 'caught';
 
 export interface ScenarioRow {
   scenario: string;
@@ -25,6 +26,10 @@ export interface ScenarioRow {
   duplicates: number;
   durationMs: number;
   startedAt: string;
+  /** Whether the agents had the fence device. */
+  fencing?: boolean;
+  /** Without fencing, a fault that needs it: violations are expected (and must be seen). */
+  expectViolations?: boolean;
 }
 
 export class Report {
@@ -39,13 +44,17 @@ export class Report {
   }
 
   markdown(): string {
-    const head = '| scenario | rep | fault | outcome | recovery | owner | violations | sent | acked | received | lost | dup | notes |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|';
+    const head = '| scenario | rep | fencing | outcome | recovery | owner | violations | sent | acked | received | lost | dup | notes |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|';
     const lines = this.rows.map(
       (r) =>
-        `| ${r.scenario} | ${r.rep} | ${r.fault} | ${r.outcome} | ${r.recoveryMs === null ? '–' : `${(r.recoveryMs / 1000).toFixed(2)} s`} | ${r.ownerBefore ?? '?'} → ${r.ownerAfter ?? '?'} | ${r.violations} | ${r.sent} | ${r.acked} | ${r.received} | ${r.lost} | ${r.duplicates} | ${r.reasons.join('; ').replace(/\|/g, '\\|')} |`,
+        `| ${r.scenario} | ${r.rep} | ${r.fencing === false ? '**off**' : 'on'} | ${r.outcome === 'caught' ? '**caught** (violations expected)' : r.outcome} | ${r.recoveryMs === null ? '–' : `${(r.recoveryMs / 1000).toFixed(2)} s`} | ${r.ownerBefore ?? '?'} → ${r.ownerAfter ?? '?'} | ${r.violations} | ${r.sent} | ${r.acked} | ${r.received} | ${r.lost} | ${r.duplicates} | ${r.reasons.join('; ').replace(/\|/g, '\\|')} |`,
     );
     const pass = this.rows.filter((r) => r.outcome === 'pass').length;
-    return `# hactl chaos results\n\nStarted ${this.startedAt.toISOString()}; ${pass}/${this.rows.length} passed.\n\n${head}\n${lines.join('\n')}\n`;
+    const caught = this.rows.filter((r) => r.outcome === 'caught').length;
+    const unfenced = this.rows.some((r) => r.fencing === false)
+      ? '\n**Without fencing** (fencing off): faults that need a fence device to be safe are expected to violate the invariants; `caught` means the checker saw it (the checker can fail). They are not passes.\n'
+      : '';
+    return `# hactl chaos results\n\nStarted ${this.startedAt.toISOString()}; ${pass}/${this.rows.length} passed${caught ? `, ${caught} caught as expected without fencing` : ''}.\n${unfenced}\n${head}\n${lines.join('\n')}\n`;
   }
 
   async write(): Promise<{ json: string; md: string }> {
@@ -66,5 +75,5 @@ export class Report {
 
 export function formatRow(r: ScenarioRow): string {
   const rec = r.recoveryMs === null ? '   –   ' : `${(r.recoveryMs / 1000).toFixed(2).padStart(6)}s`;
-  return `${r.outcome.toUpperCase().padEnd(5)} ${`${r.scenario}#${r.rep}`.padEnd(28)} recovery ${rec}  violations ${r.violations}  sent ${r.sent} acked ${r.acked} received ${r.received} lost ${r.lost} dup ${r.duplicates}${r.reasons.length ? `  (${r.reasons.join('; ')})` : ''}`;
+  return `${r.outcome.toUpperCase().padEnd(6)} ${`${r.scenario}#${r.rep}${r.fencing === false ? ' (no fencing)' : ''}`.padEnd(30)} recovery ${rec}  violations ${r.violations}  sent ${r.sent} acked ${r.acked} received ${r.received} lost ${r.lost} dup ${r.duplicates}${r.reasons.length ? `  (${r.reasons.join('; ')})` : ''}`;
 }

@@ -361,6 +361,20 @@ export class Workload {
     return s.lastAckAt > t ? s.lastAckAt : undefined;
   }
 
+  /**
+   * When the service came back for good after `t`: acks are flowing now (one in the last second
+   * of the latest stats), and it is the end of the last pause over 500 ms that ended after `t`,
+   * or `t` itself when acks never paused. Undefined while acks are not flowing. Unlike
+   * firstAckAfter, acks between `t` and an outage that begins later (a self-fence seconds after
+   * the fault) do not count as the service back.
+   */
+  ackedAgainAfter(t: number): number | undefined {
+    const s = this.producer?.last;
+    if (!s || s.lastAckAt <= t || s.at - s.lastAckAt > 1000 || Date.now() - s.at > 2000) return undefined;
+    const g = [...s.gaps].reverse().find(([, to]) => to > t);
+    return g ? g[1] : t;
+  }
+
   /** Stop the producer, let the consumer drain (until it has every acked id or timeout), stop it, count. */
   async finish(drainMs = 30_000): Promise<WorkloadResult> {
     await this.producer?.stop(20_000);
