@@ -8,7 +8,7 @@
 // 17953), so a full run never meets the testbeds of `npm test` (hactl-cx, hactl-cs) or the fencing
 // work (hactl-fx) on the same machine. A run with --no-fencing (faults that need fencing are then
 // expected to violate the invariants, and the checker must see it) has yet another (hactl-cn,
-// 10.236.0.0/24, port 17954), so it can run beside a full run; `--testbed cr|cn` picks one
+// 10.237.0.0/24, port 17954), so it can run beside a full run; `--testbed cr|cn` picks one
 // explicitly (e.g. `--testbed cn --only X` re-runs X with fencing while a full run is busy).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ import { FAULTS, runScenario, isSuccess, type RunOpts } from './lib/scenarios.js
 const repo = new URL('../../../', import.meta.url).pathname;
 const TESTBEDS = {
   cr: { testbed: { prefix: 'hactl-cr', bridge: 'hactlcrbr0', subnet: '10.235.0.0/24' }, powerPort: 17953 },
-  cn: { testbed: { prefix: 'hactl-cn', bridge: 'hactlcnbr0', subnet: '10.236.0.0/24' }, powerPort: 17954 },
+  cn: { testbed: { prefix: 'hactl-cn', bridge: 'hactlcnbr0', subnet: '10.237.0.0/24' }, powerPort: 17954 },
 };
 
 async function main(): Promise<void> {

@@ -10,6 +10,12 @@
 // Names: netns and cgroups `<prefix>-<host>`, bridge `hactlcxbr0`, veths `hactlcx<host>` (<= 15
 // chars), files and mount points under /tmp/<prefix>/. Addresses only in the testbed subnet.
 // Everything is stopped by PID (the host's init, or the PIDs of our own cgroups and namespaces).
+//
+// Every namespace testbed of the project has a /24 of its own, so any of them can run beside any
+// other: 10.231 resource agents (hactl-ra), 10.232 this default (hactl-cx: self-tests), 10.233
+// compat (hactl-cp), 10.234 chaos subset (hactl-cs), 10.235 chaos runner (hactl-cr), 10.236
+// fencing tests and bench (hactl-fx), 10.237 the runner's second bed (hactl-cn), 10.238 nspawn
+// (hactl-ns), 10.239 the TLS walkthrough (hactl-wk). A new testbed takes a new one.
 import { mkdir, readFile, readdir, rm, rmdir, stat, writeFile, access, open } from 'node:fs/promises';
 import { constants as fsc, existsSync } from 'node:fs';
 import { join } from 'node:path';
