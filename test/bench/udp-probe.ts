@@ -8,11 +8,13 @@
 //                                         prints "<wall ms> <NAME>" for each answer. The client has
 //                                         a stock neighbour table, so a new host only answers once
 //                                         its gratuitous ARP moved the client's entry.
-// Both run until killed (the prober also ends when its stdout closes).
+// Both run until killed (the prober also ends when its stdout closes), and at the latest after
+// MAX_LIFETIME_MS: a bench that died without killing them leaves nothing sending for long.
 import { createSocket } from 'node:dgram';
 import { pathToFileURL } from 'node:url';
 
 const PROBE_EVERY_MS = 10;
+const MAX_LIFETIME_MS = 15 * 60_000;
 
 function respond(name: string, port: number): void {
   const s = createSocket('udp4');
@@ -32,6 +34,7 @@ function probe(ip: string, port: number): void {
 
 export function main(argv: string[]): void {
   const [mode, a, b] = argv;
+  setTimeout(() => process.exit(0), MAX_LIFETIME_MS).unref();
   if (mode === 'respond' && a && b) respond(a, Number(b));
   else if (mode === 'probe' && a && b) probe(a, Number(b));
   else {
