@@ -10,11 +10,10 @@
 // `host.kill()` of the owner (power cut: every process gone, the netns deleted), then the first
 // answer from another host ends it. The fenced host is powered on again before the next trial.
 // The timeline of each trial comes from the agents' logs and the switch's own record.
-import { cp, mkdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { deploy, SET, type Deployment } from '../chaos/lib/deployment.js';
+import { copyHostLogs, deploy, SET, type Deployment } from '../chaos/lib/deployment.js';
 import { installSignalCleanup, type Host } from '../chaos/lib/testbed.js';
 import { sleep, waitFor } from '../chaos/lib/exec.js';
 import { summarize } from './stats.js';
@@ -198,8 +197,7 @@ export async function fencedNsTrials(o: FencedNsOptions, log: (s: string) => voi
 /** The hosts' logs (agents, boot, console) as they are now, for a failed trial. */
 async function keepLogs(d: Deployment, under: string): Promise<string> {
   const dest = join(under, `fenced-ns-logs-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  await mkdir(dest, { recursive: true });
-  await cp(join(d.tb.root, 'hosts'), dest, { recursive: true, filter: (src) => !src.includes('/data/') && !src.includes('/etcd/') }).catch(() => undefined);
+  await copyHostLogs(d, dest).catch(() => undefined);
   return dest;
 }
 

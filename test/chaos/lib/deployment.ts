@@ -4,7 +4,8 @@
 // `hactl agent` running as systemd's Restart=always would), a client host, the cluster config
 // applied, optionally the power switch as fence device. `down()` tears everything down, also
 // after a failed start.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Testbed, type Host, type TestbedOptions } from './testbed.js';
 import { EtcdCluster } from './etcd.js';
@@ -134,4 +135,14 @@ export async function deploy(o: DeploymentOptions): Promise<Deployment> {
     await down().catch((e: Error) => process.stderr.write(`teardown: ${e.message}\n`));
     throw err;
   }
+}
+
+/** The hosts' logs (agents, boot, console) as they are now, kept for a failed run: no agent data, etcd or boot scripts. */
+export async function copyHostLogs(d: Deployment, dest: string): Promise<void> {
+  await mkdir(dest, { recursive: true });
+  if (!existsSync(join(d.tb.root, 'hosts'))) return;
+  await cp(join(d.tb.root, 'hosts'), dest, {
+    recursive: true,
+    filter: (src) => !src.includes('/data/') && !src.endsWith('.sh') && !src.includes('/etcd/'),
+  });
 }

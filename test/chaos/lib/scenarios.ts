@@ -4,14 +4,13 @@
 // 3s, failback false), the outside checker and the STOMP workload throughout, one fault, its heal.
 //
 // Each fault is one small object: inject (returns its heal), and what the set should do.
-import { cp, mkdir, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Host, TestbedOptions } from './testbed.js';
 import { Checker } from './checker.js';
 import { Workload, type WorkloadResult } from './workload.js';
 import type { ScenarioRow } from './report.js';
-import { deploy, SET, type Deployment } from './deployment.js';
+import { copyHostLogs, deploy, SET, type Deployment } from './deployment.js';
 import { sleep, waitFor } from './exec.js';
 import { Keys } from '../../../agent/etcd/keys.js';
 
@@ -469,12 +468,6 @@ export function isSuccess(r: ScenarioRow): boolean {
 }
 
 async function keepLogs(d: Deployment, checker: Checker | undefined, dest: string): Promise<void> {
-  await mkdir(dest, { recursive: true }).catch(() => undefined);
-  if (existsSync(join(d.tb.root, 'hosts'))) {
-    await cp(join(d.tb.root, 'hosts'), dest, {
-      recursive: true,
-      filter: (src) => !src.includes('/data/') && !src.endsWith('.sh') && !src.includes('/etcd/'),
-    }).catch(() => undefined);
-  }
+  await copyHostLogs(d, dest).catch(() => undefined);
   await writeFile(join(dest, 'checker.json'), JSON.stringify({ violations: checker?.violations ?? [], observations: checker?.observations ?? [] }, null, 1)).catch(() => undefined);
 }
