@@ -17,8 +17,8 @@ import {
 } from '../config/cluster-schema.js';
 import { decideSet, highestActive } from '../core/decide.js';
 import { baseSetName, expandClones, INSTANCE_SEPARATOR } from '../core/clones.js';
-import { afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, describeOutcome } from '../core/results.js';
-import { emptyLocalSet, type ClusterView, type LocalSet, type SetDecision } from '../core/types.js';
+import { adoptOwnership, afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, describeOutcome } from '../core/results.js';
+import { emptyLocalSet, type ClusterView, type LocalSet, type OwnerRecord, type SetDecision } from '../core/types.js';
 import { makeEtcdClient, type EtcdConnection } from '../etcd/client.js';
 import { Keys } from '../etcd/keys.js';
 import { LeaseKeeper } from '../etcd/lease-keeper.js';
@@ -396,9 +396,12 @@ export class HostAgent {
     // Only a lease really in doubt (or lost) aborts; granting a new lease for a changed TTL while
     // the old one is sound does not (found by the compat test: probes were cut short).
     if (!this.keeper || !this.keeper.isValid(marginMs)) this.abortStartsAndMonitors();
+    const leaseSound = this.leaseOkAtLastDecision;
     for (const [name, rt] of this.sets) {
       if (only && !only.has(name)) continue;
-      if (rt.busy || view.revision < rt.awaitRevision) continue;
+      // Waiting for our own write to show in the view must not hold up a self-fence: with the lease
+      // in doubt the decision is to stop, whatever the view says.
+      if (rt.busy || (leaseSound && view.revision < rt.awaitRevision)) continue;
       if (!config || !(name in config.serviceSets) || this.specJsonOf(config, name) !== rt.specJson) {
         this.retireSet(name, rt, config);
         continue;
@@ -409,6 +412,7 @@ export class HostAgent {
         void this.runExclusive(rt, () => this.probeSet(name, rt));
         continue;
       }
+      if (this.adoptIfOwner(name, rt, view, config)) continue;
       let decision = this.decide(name, rt, view, config);
       rt.awaitsFence = decision.awaitsFence ?? [];
       decision = this.withFenceProgress(decision, view);
@@ -535,7 +539,8 @@ export class HostAgent {
     const owner = this.view?.owners.get(name);
     if (owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId) {
       void this.runExclusive(rt, async () => {
-        const out = await this.store.release(name, owner.token, { node: this.node, released: true, reason: 'configuration changed', atWallMs: this.clock.wallMs() });
+        // The hosts not yet settled go on record for the next owner (a release must never forget them).
+        const out = await this.store.release(name, owner.token, { node: this.node, released: true, unsettled: rt.local.unsettled, reason: 'configuration changed', atWallMs: this.clock.wallMs() });
         if (out.status !== 'unknown') rt.awaitRevision = out.revision;
       });
       return;
@@ -571,10 +576,14 @@ export class HostAgent {
           node: this.node,
           released: false,
           unsettled: action.unsettled,
+          graceMs: takeoverGraceMs(rt.spec, config.timing.fenceMargin),
           reason: decision.reason,
           atWallMs: this.clock.wallMs(),
         }, action.clearsIntent, this.siblingOwnersAsSeen(name, view, config));
         if (out.status === 'rejected') {
+          // Lost the race — or our own copy committed and this is what a re-sent copy saw. If the
+          // view then shows this host as owner, the gate is taken up from the holder record
+          // (adoptOwnership), never skipped.
           this.log.info({ set: name }, 'acquire lost the race');
           rt.awaitRevision = out.revision;
           return;
@@ -615,6 +624,8 @@ export class HostAgent {
           void this.events.append({ set: name, what: action.handoffTo ? 'handed-off' : 'released', reason: decision.reason, token: owner.token });
         } else if (out.status === 'rejected') {
           rt.awaitRevision = out.revision;
+        } else {
+          await this.awaitFreshView(rt);
         }
         return;
       }
@@ -658,14 +669,25 @@ export class HostAgent {
 
   private async act(name: string, rt: SetRuntime, index: number, action: OcfAction, timeoutMs: number, intervalMs: number, token: number | null): Promise<ActionResult> {
     const resource = rt.spec.resources[index];
-    const agent = await this.agentFor(rt, index);
-    if (typeof agent === 'string') {
-      // An agent that cannot be found or is unsafe to run is "not installed" here (hard: move, ban).
-      return { status: 'exited', rc: 5, reason: agent, durationMs: 0, stdout: '' };
-    }
+    // The abort handle exists before the first await: a lease doubt that comes while the agent file
+    // is being resolved must still reach this action (it was lost in that gap).
     const abortable = action === 'start' || action === 'monitor';
     const abort = abortable ? new AbortController() : undefined;
     if (abort) rt.abort = abort;
+    const agent = await this.agentFor(rt, index);
+    if (abort?.signal.aborted) {
+      if (rt.abort === abort) rt.abort = undefined;
+      return { status: 'aborted', reason: String(abort.signal.reason), durationMs: 0, stdout: '' };
+    }
+    if (typeof agent === 'string') {
+      if (abort && rt.abort === abort) rt.abort = undefined;
+      // An agent that cannot be found or is refused as unsafe cannot START here (rc 5: move, ban).
+      // For a probe, monitor or stop it says nothing about what runs: hactl never ran it, so the
+      // resource's state is unknown — a stop that could not run is a failed stop, never "stopped".
+      if (action === 'start') return { status: 'exited', rc: 5, reason: agent, durationMs: 0, stdout: '' };
+      this.log.error({ set: name, resource: resource.id, action, reason: agent }, 'resource agent cannot be run');
+      return { status: 'spawn-failed', reason: agent, durationMs: 0, stdout: '' };
+    }
     let inflight: Promise<string | null> | undefined;
     const result = await runAction({
       signal: abort?.signal,
@@ -719,9 +741,94 @@ export class HostAgent {
       this.log.error({ set: name, resource: resource.id, reason: rt.local.stopFailure }, 'stop failed; set blocked');
       void this.events.append({ set: name, resource: resource.id, what: 'stop-failed', reason: rt.local.stopFailure, rc: result.status === 'exited' ? result.rc : undefined });
       this.requestOwnFence(name, rt.local.stopFailure);
+      const owner = this.ownedByMe(name);
+      if (owner) await this.markStopFailed(name, rt, owner.token);
     } else if (index === 0) {
       void this.events.append({ set: name, what: 'stopped', reason, token: rt.local.token });
     }
+  }
+
+  /**
+   * After a write whose outcome is unknown (it may have committed), the next decision must not rest
+   * on a view older than etcd is now: a linearizable read gives the current revision, and the set
+   * waits until the watch has delivered it. Tried while the lease is sound (a self-fence does not
+   * wait for it), at most a few seconds.
+   */
+  private async awaitFreshView(rt: SetRuntime): Promise<void> {
+    const marginMs = this.view?.config?.timing.fenceMargin ?? 1000;
+    for (let attempt = 0; attempt < 10 && !this.stopping && this.keeper?.isValid(marginMs); attempt++) {
+      try {
+        const res = await this.client.get(this.keys.config()).exec();
+        rt.awaitRevision = Math.max(rt.awaitRevision, Number(res.header.revision));
+        return;
+      } catch {
+        await sleep(200);
+      }
+    }
+  }
+
+  /** The owner record of `name` when this host holds it under its current lease. */
+  private ownedByMe(name: string): OwnerRecord | undefined {
+    const owner = this.view?.owners.get(name);
+    return owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId ? owner : undefined;
+  }
+
+  /** True when the holder record says this host failed to stop `name`. */
+  private stopFailureOnRecord(name: string): boolean {
+    const holder = this.view?.holders.get(name);
+    return holder?.node === this.node && holder.stopFailed === true;
+  }
+
+  /**
+   * Keeps what this host knows of its ownership in step with etcd, at every reconciliation: a token
+   * it has no memory of is adopted from the holder record, takeover gate included (an acquire whose
+   * reply was lost, an agent restart); a failed stop is put on record in the holder record, and
+   * taken off once cleanup has made the resources' state known again. True when that write is
+   * under way (the set is busy until it is done).
+   */
+  private adoptIfOwner(name: string, rt: SetRuntime, view: ClusterView, config: ClusterConfig): boolean {
+    const owner = this.ownedByMe(name);
+    if (!owner) return false;
+    if (rt.local.heldToken !== owner.token) {
+      rt.local = adoptOwnership(rt.local, this.node, owner.token, view.holders.get(name), takeoverGraceMs(rt.spec, config.timing.fenceMargin), this.clock.monotonicMs());
+      this.log.info({ set: name, token: owner.token, unsettled: rt.local.unsettled.map((u) => u.node) }, 'ownership adopted from the holder record');
+    }
+    const onRecord = this.stopFailureOnRecord(name);
+    const known = rt.local.probed && !rt.local.resources.includes('unknown');
+    if (rt.local.stopFailure ? !onRecord : onRecord && known) {
+      void this.runExclusive(rt, () => (rt.local.stopFailure ? this.markStopFailed(name, rt, owner.token) : this.clearStopFailed(name, rt, owner.token)));
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Puts this host's failed stop on record, guarded by the token: from then on only a fence (or an
+   * operator's confirmation) lets another host start the set — not the end of this lease, not a
+   * grace, whatever `requireFencing` says.
+   */
+  private async markStopFailed(name: string, rt: SetRuntime, token: number): Promise<void> {
+    await this.writeHolder(name, rt, token, true, rt.local.stopFailure ?? 'stop failed');
+  }
+
+  /** After cleanup, the resources' state is known again: the failed stop comes off the record. */
+  private async clearStopFailed(name: string, rt: SetRuntime, token: number): Promise<void> {
+    await this.writeHolder(name, rt, token, false, `cleanup on ${this.node}: resource state known again`);
+  }
+
+  private async writeHolder(name: string, rt: SetRuntime, token: number, stopFailed: boolean, reason: string): Promise<void> {
+    const margin = this.view?.config?.timing.fenceMargin ?? 1000;
+    const out = await this.store.updateHolder(name, token, {
+      node: this.node,
+      released: false,
+      unsettled: rt.local.unsettled,
+      graceMs: takeoverGraceMs(rt.spec, margin),
+      ...(stopFailed ? { stopFailed: true } : {}),
+      reason,
+      atWallMs: this.clock.wallMs(),
+    });
+    if (out.status === 'committed') rt.awaitRevision = out.revision;
+    else this.log.warn({ set: name, stopFailed, outcome: out.status }, 'holder record not updated; retrying');
   }
 
   /** A set waiting for a fence says how the fencing goes (a failed attempt, or who else is at it). */
@@ -782,15 +889,9 @@ export class HostAgent {
     const iOwn = owner !== undefined && owner.node === this.node && owner.leaseId === this.keeper?.leaseId;
     const now = this.clock.monotonicMs();
     rt.nextMonitorMs = rt.spec.resources.map((r) => now + monitorIntervalMs(r));
+    // An owner that restarted takes the gate up again from the holder record (reconcile adopts the
+    // ownership), whatever the probe found — an unknown resource too (found by the simulator, BUG-11).
     rt.local = { ...local, probed: true, token: iOwn && highestActive(local) >= 0 ? owner.token : local.token };
-    // An owner that restarted before starting anything (e.g. waiting for a fence) takes the gate up
-    // again from the holder record: the fence is still needed, the grace is counted afresh.
-    const holder = this.view?.holders.get(name);
-    // Whatever the probe found (an unknown resource too: found by the simulator, BUG-11).
-    if (iOwn && holder?.node === this.node && holder.unsettled.length > 0) {
-      const config = this.view?.config;
-      rt.local = { ...rt.local, token: owner.token, unsettled: holder.unsettled, graceUntilMs: now + takeoverGraceMs(rt.spec, config?.timing.fenceMargin ?? 1000) };
-    }
     this.log.info({ set: name, resources: rt.local.resources, adopted: iOwn }, 'probe finished');
   }
 
@@ -899,9 +1000,15 @@ export class HostAgent {
           continue;
         }
         const owner = this.view?.owners.get(name);
-        if (owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId && !rt.local.stopFailure) {
+        if (owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId && rt.local.stopFailure) {
+          // Never released: the lease ends when this agent goes, and the record of the failed stop
+          // is what keeps the next owner from starting before a fence (it must be in etcd first).
+          if (!this.stopFailureOnRecord(name)) await this.markStopFailed(name, rt, owner.token);
+          continue;
+        }
+        if (owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId) {
           pending = true;
-          await this.store.release(name, owner.token, { node: this.node, released: true, reason: `agent on ${this.node} shut down`, atWallMs: this.clock.wallMs() });
+          await this.store.release(name, owner.token, { node: this.node, released: true, unsettled: rt.local.unsettled, reason: `agent on ${this.node} shut down`, atWallMs: this.clock.wallMs() });
           rt.local = afterRelease(rt.local);
           this.sets.delete(name);
         }
