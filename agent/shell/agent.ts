@@ -30,7 +30,8 @@ import { runAction, type ActionResult, type OcfAction } from '../ocf/runner.js';
 import type { Clock } from './clock.js';
 import { EventLog } from './events.js';
 import type { Logger } from './log.js';
-import { startHealthServer, type HealthServer } from './health.js';
+import { startHealthServer, type HealthServer, type ProbeState } from './health.js';
+import { agentMetrics, releaseCause, type AgentSnapshot } from './metrics.js';
 import { gatherHostFacts, type HostFacts } from './host-facts.js';
 import { Fencer } from './fencer.js';
 import { devicesToMonitor, fenceTargets, leasesToObserve } from '../core/fence-targets.js';
@@ -108,6 +109,8 @@ export class HostAgent {
   private stopping = false;
   private granting = false;
   private health: HealthServer | undefined;
+  /** When the decision loop last ran (monotonic): /health's liveness. */
+  private loopAtMs = 0;
   private readonly runDir: string;
   /** The TTL this agent asked for (etcd may grant more); compared with the configured leaseTtl. */
   private requestedTtlSec = DEFAULT_LEASE_TTL_SEC;
@@ -161,7 +164,9 @@ export class HostAgent {
     await this.watcher.start();
     if (this.config.http.listen) {
       try {
-        this.health = await startHealthServer(this.config.http.listen, () => this.healthReport());
+        this.loopAtMs = this.clock.monotonicMs();
+        void agentMetrics.attach(() => this.metricsSnapshot());
+        this.health = await startHealthServer(this.config.http.listen, { probeState: () => this.probeState(), report: () => this.healthReport(), metrics: () => agentMetrics.scrape() });
       } catch (err) {
         this.log.warn({ listen: this.config.http.listen, err: String(err) }, 'health endpoint not started');
       }
@@ -226,6 +231,7 @@ export class HostAgent {
     try {
       const keeper = new LeaseKeeper(this.memberClients, { ttlSec, callTimeoutMs: 2000 }, this.clock, {
         renewed: () => this.onLeaseRenewed(),
+        answered: (rttMs, peer) => agentMetrics.keepaliveAnswered(rttMs, peer),
         late: (info) => this.log.warn({ waitedMs: Math.round(info.waitedMs), peer: info.peer }, 'lease keepalive late; moving to next etcd member'),
         lost: (reason) => this.onLeaseLost(keeper, reason),
       });
@@ -313,6 +319,7 @@ export class HostAgent {
     const built = this.viewBuilder.build(kvs, revision);
     for (const p of built.problems) this.log.warn({ problem: p }, 'unreadable key');
     this.view = built.view;
+    agentMetrics.viewChanged(built.view);
     if (built.view.config) this.events.retention = { retain: built.view.config.events.retain, maxAgeMs: built.view.config.events.maxAge };
     this.followLeaseTtl(built.view);
     this.kick();
@@ -388,11 +395,13 @@ export class HostAgent {
 
   private reconcile(only: ReadonlySet<string> | null): void {
     const view = this.view;
+    this.loopAtMs = this.clock.monotonicMs();
     if (!view || this.stopping) return;
     const config = this.expandedConfig(view);
     if (config) this.syncSets(config);
     const marginMs = config?.timing.fenceMargin ?? 1000;
     this.leaseOkAtLastDecision = !this.granting && this.keeper !== undefined && this.keeper.isValid(marginMs);
+    agentMetrics.leaseSoundness(this.leaseOkAtLastDecision);
     // Only a lease really in doubt (or lost) aborts; granting a new lease for a changed TTL while
     // the old one is sound does not (found by the compat test: probes were cut short).
     if (!this.keeper || !this.keeper.isValid(marginMs)) this.abortStartsAndMonitors();
@@ -567,6 +576,7 @@ export class HostAgent {
         const keeper = this.keeper;
         if (!keeper || !keeper.isValid(config.timing.fenceMargin)) return;
         if (this.siblingActiveHere(name)) return; // another instance's resources (the same ones) are in use here
+        agentMetrics.takeoverDecided(name, view, action, config.timing.leaseTtl);
         const out = await this.store.acquire(name, this.node, keeper.leaseId, action.holderRevision, {
           node: this.node,
           released: false,
@@ -574,6 +584,7 @@ export class HostAgent {
           reason: decision.reason,
           atWallMs: this.clock.wallMs(),
         }, action.clearsIntent, this.siblingOwnersAsSeen(name, view, config));
+        agentMetrics.takeoverCommitted(name, out.status === 'committed');
         if (out.status === 'rejected') {
           this.log.info({ set: name }, 'acquire lost the race');
           rt.awaitRevision = out.revision;
@@ -598,6 +609,7 @@ export class HostAgent {
       case 'start':
         return this.runStart(name, rt, action.index, owner?.token ?? null, config);
       case 'stop':
+        agentMetrics.stopBegins(name, releaseCause(name, view, rt.local.moveAway !== null));
         return this.runStop(name, rt, action.index, decision.reason);
       case 'release': {
         if (!owner) return;
@@ -609,6 +621,7 @@ export class HostAgent {
           action.ban ? { node: this.node, ...action.ban } : undefined,
         );
         if (out.status === 'committed') {
+          agentMetrics.released(name);
           rt.local = afterRelease(rt.local);
           rt.awaitRevision = out.revision;
           this.log.info({ set: name, token: owner.token, handoffTo: action.handoffTo, reason: decision.reason }, 'ownership released');
@@ -684,6 +697,7 @@ export class HostAgent {
       fencingToken: token,
     });
     if (abort && rt.abort === abort) rt.abort = undefined;
+    agentMetrics.action(resource.type, action, result);
     if (inflight) void inflight.then((path) => (path ? clearInflight(path) : undefined));
     const rc = result.status === 'exited' ? result.rc : undefined;
     const level = result.status === 'exited' && (result.rc === 0 || (action === 'monitor' && result.rc === 7 && intervalMs === 0)) ? 'info' : 'warn';
@@ -697,14 +711,17 @@ export class HostAgent {
     const resource = rt.spec.resources[index];
     // Irreversible step: re-check the lease right before it (SPEC §5.3).
     if (!this.keeper || !this.keeper.isValid(config.timing.fenceMargin) || token === null) return;
+    agentMetrics.startBegins(name, index);
     const result = await this.act(name, rt, index, 'start', startTimeoutMs(resource), 0, token);
     rt.local = afterStart(rt.local, index, resource.id, result, token);
     rt.nextMonitorMs[index] = this.clock.monotonicMs() + monitorIntervalMs(resource);
     if (rt.local.moveAway) {
       rt.failCounts[index]++;
       rt.lastReasons[index] = describeOutcome(result);
+      agentMetrics.startEnded(name, false);
       void this.events.append({ set: name, resource: resource.id, what: 'start-failed', reason: rt.local.moveAway.reason, token, rc: result.status === 'exited' ? result.rc : undefined });
     } else if (index === rt.spec.resources.length - 1) {
+      agentMetrics.startEnded(name, true);
       void this.events.append({ set: name, what: 'running', reason: `${name} running on ${this.node}`, token });
     }
   }
@@ -720,6 +737,7 @@ export class HostAgent {
       void this.events.append({ set: name, resource: resource.id, what: 'stop-failed', reason: rt.local.stopFailure, rc: result.status === 'exited' ? result.rc : undefined });
       this.requestOwnFence(name, rt.local.stopFailure);
     } else if (index === 0) {
+      agentMetrics.stopEnded(name);
       void this.events.append({ set: name, what: 'stopped', reason, token: rt.local.token });
     }
   }
@@ -918,6 +936,26 @@ export class HostAgent {
     const holding = [...this.sets.values()].filter((rt) => rt.busy || highestActive(rt.local) >= 0 || rt.local.stopFailure !== null).map((rt) => rt.name);
     if (holding.length === 0) return { ok: true, why: 'no lease, but nothing runs here' };
     return { ok: false, why: `no sound lease while ${holding.join(', ')} may still run here` };
+  }
+
+  private probeState(): ProbeState {
+    const keeper = this.keeper;
+    const lease = keeper && !this.granting ? { validForMs: keeper.validUntilMs - this.clock.monotonicMs(), fenceMarginMs: this.view?.config?.timing.fenceMargin ?? 1000 } : null;
+    return { loopAgeMs: this.clock.monotonicMs() - this.loopAtMs, stopping: this.stopping, lease };
+  }
+
+  private metricsSnapshot(): AgentSnapshot {
+    const keeper = this.keeper;
+    const now = this.clock.monotonicMs();
+    const wallMs = this.clock.wallMs();
+    const lease = keeper && !this.granting ? { grantedTtlSec: keeper.grantedTtlSec, validForMs: keeper.validUntilMs - now, sinceRenewalMs: now - (keeper.validUntilMs - keeper.grantedTtlSec * 1000) } : null;
+    const sets = [...this.sets].map(([set, rt]) => {
+      const owner = this.view?.owners.get(set);
+      const ownedHere = owner !== undefined && owner.node === this.node && owner.leaseId === keeper?.leaseId;
+      const bans = [...(this.view?.bans.get(baseSetName(set))?.values() ?? [])].filter((b) => b.untilWallMs > wallMs).length;
+      return { set, owner: owner?.node ?? null, ownedHere, activeHere: highestActive(rt.local) >= 0, state: rt.lastState, token: ownedHere ? owner.token : null, resources: rt.spec.resources.map((r, i) => ({ id: r.id, failCount: rt.failCounts[i] })), bans };
+    });
+    return { node: this.node, lease: lease && { ...lease, sound: this.leaseOkAtLastDecision }, watchdogArmed: this.watchdog !== undefined, sets };
   }
 
   private healthReport(): Record<string, unknown> {
