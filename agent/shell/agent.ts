@@ -111,6 +111,11 @@ export class HostAgent {
   private health: HealthServer | undefined;
   /** When the decision loop last ran (monotonic): /health's liveness. */
   private loopAtMs = 0;
+  /** Since when (wall clock) the lease is in doubt, for the outage's events; null: sound. */
+  private doubtSinceWallMs: number | null = null;
+  /** The node record as registered, rewritten with `aliveAtWallMs` (heartbeat). */
+  private nodeRecord: Record<string, unknown> = {};
+  private heartbeatAtMs = -Infinity;
   private readonly runDir: string;
   /** The TTL this agent asked for (etcd may grant more); compared with the configured leaseTtl. */
   private requestedTtlSec = DEFAULT_LEASE_TTL_SEC;
@@ -260,7 +265,8 @@ export class HostAgent {
       // Register; if the lease dies before that succeeds, start over with a new one (a loop on
       // a dead lease would never end: found by the simulator).
       for (;;) {
-        const put = await this.store.putNode(this.node, keeper.leaseId, { startedAtWallMs: this.clock.wallMs(), pid: process.pid, facts: this.facts });
+        this.nodeRecord = { startedAtWallMs: this.clock.wallMs(), pid: process.pid, facts: this.facts };
+        const put = await this.store.putNode(this.node, keeper.leaseId, { ...this.nodeRecord, aliveAtWallMs: this.clock.wallMs() });
         if (put.status === 'committed') {
           this.registeredRevision = put.revision;
           break;
@@ -298,8 +304,10 @@ export class HostAgent {
 
   private onLeaseRenewed(): void {
     // A renewal after a period of doubt makes starting possible again; otherwise nothing changes.
-    if (!this.leaseOkAtLastDecision) this.kick();
-    else this.scheduleWake();
+    if (!this.leaseOkAtLastDecision) {
+      void this.events.flush(); // what happened while etcd was away, first
+      this.kick();
+    } else this.scheduleWake();
   }
 
   private onLeaseLost(keeper: LeaseKeeper, reason: string): void {
@@ -405,6 +413,7 @@ export class HostAgent {
     // Only a lease really in doubt (or lost) aborts; granting a new lease for a changed TTL while
     // the old one is sound does not (found by the compat test: probes were cut short).
     if (!this.keeper || !this.keeper.isValid(marginMs)) this.abortStartsAndMonitors();
+    this.recordEtcdReachability(!this.keeper || !this.keeper.isValid(marginMs));
     for (const [name, rt] of this.sets) {
       if (only && !only.has(name)) continue;
       if (rt.busy || view.revision < rt.awaitRevision) continue;
@@ -429,7 +438,48 @@ export class HostAgent {
       }
     }
     this.checkFencing();
+    this.heartbeat(config?.timing.leaseTtl ?? DEFAULT_LEASE_TTL_SEC * 1000);
     this.scheduleWake();
+  }
+
+  /**
+   * An etcd outage leaves a trace: when the lease falls into doubt, `etcd-lost` and a `self-fenced`
+   * per set active here; when it is sound again, `etcd-resumed`. Written while etcd is away, they
+   * wait in the event log's queue (with the times they happened) and are written once it is back.
+   */
+  private recordEtcdReachability(inDoubt: boolean): void {
+    if (inDoubt && this.doubtSinceWallMs === null && !this.granting) {
+      this.doubtSinceWallMs = this.clock.wallMs();
+      const keeper = this.keeper;
+      const silentMs = keeper ? Math.round(this.clock.monotonicMs() - (keeper.validUntilMs - keeper.grantedTtlSec * 1000)) : null;
+      this.log.warn({ silentMs }, 'etcd lost: lease in doubt, self-fencing');
+      void this.events.append({ what: 'etcd-lost', reason: keeper ? `${this.node} has had no lease renewal from etcd for ${silentMs} ms: self-fencing` : `${this.node} lost its etcd lease: self-fencing` });
+      for (const [name, rt] of this.sets) {
+        if (highestActive(rt.local) < 0) continue;
+        void this.events.append({ set: name, what: 'self-fenced', reason: `${this.node} lost etcd: stopping ${name} before its lease can expire`, token: rt.local.token });
+      }
+    } else if (!inDoubt && this.doubtSinceWallMs !== null) {
+      const awayMs = this.clock.wallMs() - this.doubtSinceWallMs;
+      this.doubtSinceWallMs = null;
+      // The first heartbeat after the outage comes one interval later, when the status records
+      // written before it have been replaced: until then `hactl status` shows them as stale.
+      this.heartbeatAtMs = this.clock.monotonicMs();
+      this.log.info({ awayMs }, 'etcd resumed: lease sound again');
+      void this.events.append({ what: 'etcd-resumed', reason: `${this.node} has a sound lease again after ${Math.round(awayMs / 100) / 10} s` });
+    }
+  }
+
+  /**
+   * Refreshes the node key's `aliveAtWallMs` once per lease TTL while the lease is sound, after
+   * this reconciliation's status writes were sent: a status record is current only while its
+   * owner's heartbeat (or the record's own state change) is recent (cli/status-model.ts).
+   */
+  private heartbeat(intervalMs: number): void {
+    const keeper = this.keeper;
+    const now = this.clock.monotonicMs();
+    if (!keeper || this.granting || !this.leaseOkAtLastDecision || now - this.heartbeatAtMs < intervalMs) return;
+    this.heartbeatAtMs = now;
+    void this.store.touchNode(this.node, keeper.leaseId, { ...this.nodeRecord, aliveAtWallMs: this.clock.wallMs() });
   }
 
   /**
