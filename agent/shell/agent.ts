@@ -659,7 +659,7 @@ export class HostAgent {
       case 'start':
         return this.runStart(name, rt, action.index, owner?.token ?? null, config);
       case 'stop':
-        agentMetrics.stopBegins(name, releaseCause(name, view, rt.local.moveAway !== null));
+        agentMetrics.stopBegins(name);
         return this.runStop(name, rt, action.index, decision.reason);
       case 'release': {
         if (!owner) return;
@@ -671,7 +671,7 @@ export class HostAgent {
           action.ban ? { node: this.node, ...action.ban } : undefined,
         );
         if (out.status === 'committed') {
-          agentMetrics.released(name);
+          agentMetrics.released(name, releaseCause(action, rt.local.moveAway !== null));
           rt.local = afterRelease(rt.local);
           rt.awaitRevision = out.revision;
           this.log.info({ set: name, token: owner.token, handoffTo: action.handoffTo, reason: decision.reason }, 'ownership released');

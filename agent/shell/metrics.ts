@@ -19,6 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClusterView, SetAction } from '../core/types.js';
 import type { ActionResult } from '../ocf/runner.js';
+import { baseSetName } from '../core/clones.js';
 import { systemClock } from './clock.js';
 
 export type TakeoverCause = 'initial' | 'host-lost' | 'fenced' | 'released' | 'switchover' | 'move' | 'monitor-failure' | 'self-fence' | 'stop-failed';
@@ -62,7 +63,8 @@ export class AgentMetrics {
   private snapshot: (() => AgentSnapshot) | null = null;
   private version = 'unknown';
   private readonly takeovers = new Map<string, Takeover>();
-  private readonly releases = new Map<string, { cause: TakeoverCause; firstStopMs?: number; stoppedMs?: number }>();
+  /** Stops on the way out, until the release: timed as `stop` and `handover` once the release says why. */
+  private readonly releases = new Map<string, { firstStopMs: number; stoppedMs?: number }>();
   /** When this host saw each set's owner key vanish without a release (monotonic ms). */
   private readonly ownerGoneSeenMs = new Map<string, number>();
   private lastOwners = new Map<string, string>();
@@ -302,6 +304,7 @@ export class AgentMetrics {
 
   /** A start of `set`'s resource `index` begins. */
   startBegins(set: string, index: number): void {
+    this.releases.delete(set); // stops that led to no release (restart in place) are not a move
     const t = this.takeovers.get(set);
     if (!t || t.committedMs === undefined || t.firstStartMs !== undefined || index !== 0) return;
     t.firstStartMs = now();
@@ -319,24 +322,24 @@ export class AgentMetrics {
     this.takeover.observe({ set, cause: t.cause }, (endMs - t.decidedMs) / 1000);
   }
 
-  /** A stop of `set` begins on its way out (`cause`: why it leaves). */
-  stopBegins(set: string, cause: TakeoverCause | null): void {
-    if (cause !== null && !this.releases.has(set)) this.releases.set(set, { cause, firstStopMs: now() });
+  /** A stop of one of `set`'s resources begins (the first one starts the clock). */
+  stopBegins(set: string): void {
+    if (!this.releases.has(set)) this.releases.set(set, { firstStopMs: now() });
   }
 
   /** The first resource of `set` stopped: everything is stopped. */
   stopEnded(set: string): void {
     const r = this.releases.get(set);
-    if (!r || r.firstStopMs === undefined || r.stoppedMs !== undefined) return;
-    r.stoppedMs = now();
-    this.observePhase(set, r.cause, 'stop', r.stoppedMs - r.firstStopMs);
+    if (r && r.stoppedMs === undefined) r.stoppedMs = now();
   }
 
-  /** The release of `set` was committed (the hand-over is done). */
-  released(set: string): void {
+  /** The release of `set` was committed (the hand-over is done), for `cause`. */
+  released(set: string, cause: TakeoverCause): void {
     const r = this.releases.get(set);
     this.releases.delete(set);
-    if (r?.stoppedMs !== undefined) this.observePhase(set, r.cause, 'handover', now() - r.stoppedMs);
+    if (r?.stoppedMs === undefined) return;
+    this.observePhase(set, cause, 'stop', r.stoppedMs - r.firstStopMs);
+    this.observePhase(set, cause, 'handover', now() - r.stoppedMs);
   }
 
   /**
@@ -372,18 +375,20 @@ export function takeoverCause(set: string, view: ClusterView, action: Extract<Se
   const holder = view.holders.get(set);
   if (!holder) return 'initial';
   if (action.clearsIntent !== undefined) return 'move';
-  if (holder.released) return holder.handoffTo !== undefined ? 'switchover' : 'released';
+  if (holder.released) {
+    if (holder.handoffTo !== undefined) return 'switchover';
+    // A failure move bans the host it left (onFailure.banFor); an operator ban is a hand-over.
+    const ban = view.bans.get(baseSetName(set))?.get(holder.node);
+    return ban && ban.untilWallMs > systemClock.wallMs() ? 'monitor-failure' : 'released';
+  }
   const fence = view.fences.get(holder.node);
   return fence && fence.modRevision > holder.modRevision ? 'fenced' : 'host-lost';
 }
 
-/**
- * Why an owner stops its set on the way out: a planned move (`hactl failover`/`move`), or a failure
- * that moves it away. null: a stop that is not a move (restart in place, self-fence, shutdown).
- */
-export function releaseCause(set: string, view: ClusterView, moveAway: boolean): TakeoverCause | null {
-  if (view.failoverIntents.has(set)) return 'switchover';
-  return moveAway ? 'monitor-failure' : null;
+/** Why an owner releases its set: a planned hand-over, a resource failure, or anything else. */
+export function releaseCause(action: Extract<SetAction, { kind: 'release' }>, moveAway: boolean): TakeoverCause {
+  if (moveAway) return 'monitor-failure';
+  return action.handoffTo !== undefined ? 'switchover' : 'released';
 }
 
 function now(): number {

@@ -88,3 +88,30 @@ test('metrics: a failover moves the phase histograms of the new owner, and the p
     await tc.dispose();
   }
 });
+
+test('metrics: a planned switchover is timed on both hosts: stop and handover on the old owner, acquire, gate and start on the new one', async () => {
+  const tc = await startTestCluster({ nodes: 2, cluster: 'metrics-sw' });
+  try {
+    await tc.waitFor('2 agents online', 20_000, (s) => s.nodes.filter((n) => n.state === 'online').length === 2);
+    await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2'], leaseTtl: '2s', fenceMargin: '800ms', stopTimeout: '2s' }));
+    await tc.waitRunning('S1', 20_000, (s) => s.node === 'n1');
+    const r = await tc.hactl(['failover', 'S1', '--to', 'n2', '--wait', '--timeout', '20s']);
+    assert.equal(r.code, 0, r.stderr);
+    let to = (await scrape(tc, 'n2')).samples;
+    for (let i = 0; i < 20 && phase(to, 'start', 'count', 'switchover') === 0; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      to = (await scrape(tc, 'n2')).samples;
+    }
+    const from = (await scrape(tc, 'n1')).samples;
+    for (const p of ['stop', 'handover']) assert.equal(phase(from, p, 'count', 'switchover'), 1, `the old owner timed ${p}`);
+    for (const p of ['acquire', 'gate', 'start']) assert.equal(phase(to, p, 'count', 'switchover'), 1, `the new owner timed ${p}`);
+    assert.equal(phase(to, 'detection', 'count', 'switchover'), 0, 'a planned move has no detection');
+    const stopMs = phase(from, 'stop', 'sum', 'switchover') * 1000;
+    const n1Stops = (await tc.actions('n1')).filter((a) => a.action === 'stop');
+    const measuredStopMs = n1Stops.at(-1)!.endWallMs - n1Stops[0].beginWallMs;
+    process.stdout.write(`# switchover: stop ${Math.round(stopMs)} ms (log: ${measuredStopMs} ms), handover ${Math.round(phase(from, 'handover', 'sum', 'switchover') * 1000)} ms, takeover ${Math.round((to.get('hactl_takeover_seconds_sum{set="S1",cause="switchover"}') ?? 0) * 1000)} ms\n`);
+    assert.ok(Math.abs(stopMs - measuredStopMs) <= 50, `the stop phase (${stopMs} ms) is the three stops as logged (${measuredStopMs} ms)`);
+  } finally {
+    await tc.dispose();
+  }
+});
