@@ -448,7 +448,7 @@ export class HostAgent {
    * wait in the event log's queue (with the times they happened) and are written once it is back.
    */
   private recordEtcdReachability(inDoubt: boolean): void {
-    if (inDoubt && this.doubtSinceWallMs === null && !this.granting) {
+    if (inDoubt && this.doubtSinceWallMs === null) {
       this.doubtSinceWallMs = this.clock.wallMs();
       const keeper = this.keeper;
       const silentMs = keeper ? Math.round(this.clock.monotonicMs() - (keeper.validUntilMs - keeper.grantedTtlSec * 1000)) : null;
