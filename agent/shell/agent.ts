@@ -409,7 +409,6 @@ export class HostAgent {
     if (config) this.syncSets(config);
     const marginMs = config?.timing.fenceMargin ?? 1000;
     this.leaseOkAtLastDecision = !this.granting && this.keeper !== undefined && this.keeper.isValid(marginMs);
-    agentMetrics.leaseSoundness(this.leaseOkAtLastDecision);
     // Only a lease really in doubt (or lost) aborts; granting a new lease for a changed TTL while
     // the old one is sound does not (found by the compat test: probes were cut short).
     if (!this.keeper || !this.keeper.isValid(marginMs)) this.abortStartsAndMonitors();
@@ -448,6 +447,7 @@ export class HostAgent {
    * wait in the event log's queue (with the times they happened) and are written once it is back.
    */
   private recordEtcdReachability(inDoubt: boolean): void {
+    agentMetrics.leaseSoundness(!inDoubt);
     if (inDoubt && this.doubtSinceWallMs === null) {
       this.doubtSinceWallMs = this.clock.wallMs();
       const keeper = this.keeper;
@@ -990,7 +990,7 @@ export class HostAgent {
 
   private probeState(): ProbeState {
     const keeper = this.keeper;
-    const lease = keeper && !this.granting ? { validForMs: keeper.validUntilMs - this.clock.monotonicMs(), fenceMarginMs: this.view?.config?.timing.fenceMargin ?? 1000 } : null;
+    const lease = keeper ? { validForMs: keeper.validUntilMs - this.clock.monotonicMs(), fenceMarginMs: this.view?.config?.timing.fenceMargin ?? 1000 } : null;
     return { loopAgeMs: this.clock.monotonicMs() - this.loopAtMs, stopping: this.stopping, lease };
   }
 
