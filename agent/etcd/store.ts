@@ -44,6 +44,15 @@ export class ClusterStore {
   }
 
   /**
+   * Rewrites this node's key with a new `aliveAtWallMs` (same lease, same create revision): the
+   * sign of life `hactl status` uses to tell a current status record from one left behind by an
+   * agent that lost etcd. Only while the key is still bound to `leaseId`.
+   */
+  async touchNode(node: string, leaseId: string, record: Record<string, unknown>): Promise<TxnOutcome> {
+    return this.commit(() => this.client.if(this.keys.node(node), 'Lease', '==', leaseId).then(this.client.put(this.keys.node(node)).value(JSON.stringify(record)).lease(leaseId)).commit());
+  }
+
+  /**
    * Takes ownership of a set that has no owner. Compares: no owner key, and the holder record
    * unchanged since the decision was made (so a decision on a stale view is rejected). On commit,
    * the response revision is the owner key's create revision: the fencing token.

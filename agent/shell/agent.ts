@@ -30,7 +30,8 @@ import { runAction, type ActionResult, type OcfAction } from '../ocf/runner.js';
 import type { Clock } from './clock.js';
 import { EventLog } from './events.js';
 import type { Logger } from './log.js';
-import { startHealthServer, type HealthServer } from './health.js';
+import { startHealthServer, type HealthServer, type ProbeState } from './health.js';
+import { agentMetrics, releaseCause, type AgentSnapshot } from './metrics.js';
 import { gatherHostFacts, type HostFacts } from './host-facts.js';
 import { Fencer } from './fencer.js';
 import { devicesToMonitor, fenceTargets, leasesToObserve } from '../core/fence-targets.js';
@@ -108,6 +109,13 @@ export class HostAgent {
   private stopping = false;
   private granting = false;
   private health: HealthServer | undefined;
+  /** When the decision loop last ran (monotonic): /health's liveness. */
+  private loopAtMs = 0;
+  /** Since when (wall clock) the lease is in doubt, for the outage's events; null: sound. */
+  private doubtSinceWallMs: number | null = null;
+  /** The node record as registered, rewritten with `aliveAtWallMs` (heartbeat). */
+  private nodeRecord: Record<string, unknown> = {};
+  private heartbeatAtMs = -Infinity;
   private readonly runDir: string;
   /** The TTL this agent asked for (etcd may grant more); compared with the configured leaseTtl. */
   private requestedTtlSec = DEFAULT_LEASE_TTL_SEC;
@@ -161,7 +169,9 @@ export class HostAgent {
     await this.watcher.start();
     if (this.config.http.listen) {
       try {
-        this.health = await startHealthServer(this.config.http.listen, () => this.healthReport());
+        this.loopAtMs = this.clock.monotonicMs();
+        void agentMetrics.attach(() => this.metricsSnapshot());
+        this.health = await startHealthServer(this.config.http.listen, { probeState: () => this.probeState(), report: () => this.healthReport(), metrics: () => agentMetrics.scrape() });
       } catch (err) {
         this.log.warn({ listen: this.config.http.listen, err: String(err) }, 'health endpoint not started');
       }
@@ -226,6 +236,7 @@ export class HostAgent {
     try {
       const keeper = new LeaseKeeper(this.memberClients, { ttlSec, callTimeoutMs: 2000 }, this.clock, {
         renewed: () => this.onLeaseRenewed(),
+        answered: (rttMs, peer) => agentMetrics.keepaliveAnswered(rttMs, peer),
         late: (info) => this.log.warn({ waitedMs: Math.round(info.waitedMs), peer: info.peer }, 'lease keepalive late; moving to next etcd member'),
         lost: (reason) => this.onLeaseLost(keeper, reason),
       });
@@ -254,7 +265,8 @@ export class HostAgent {
       // Register; if the lease dies before that succeeds, start over with a new one (a loop on
       // a dead lease would never end: found by the simulator).
       for (;;) {
-        const put = await this.store.putNode(this.node, keeper.leaseId, { startedAtWallMs: this.clock.wallMs(), pid: process.pid, facts: this.facts });
+        this.nodeRecord = { startedAtWallMs: this.clock.wallMs(), pid: process.pid, facts: this.facts };
+        const put = await this.store.putNode(this.node, keeper.leaseId, { ...this.nodeRecord, aliveAtWallMs: this.clock.wallMs() });
         if (put.status === 'committed') {
           this.registeredRevision = put.revision;
           break;
@@ -292,8 +304,10 @@ export class HostAgent {
 
   private onLeaseRenewed(): void {
     // A renewal after a period of doubt makes starting possible again; otherwise nothing changes.
-    if (!this.leaseOkAtLastDecision) this.kick();
-    else this.scheduleWake();
+    if (!this.leaseOkAtLastDecision) {
+      void this.events.flush(); // what happened while etcd was away, first
+      this.kick();
+    } else this.scheduleWake();
   }
 
   private onLeaseLost(keeper: LeaseKeeper, reason: string): void {
@@ -313,6 +327,7 @@ export class HostAgent {
     const built = this.viewBuilder.build(kvs, revision);
     for (const p of built.problems) this.log.warn({ problem: p }, 'unreadable key');
     this.view = built.view;
+    agentMetrics.viewChanged(built.view);
     if (built.view.config) this.events.retention = { retain: built.view.config.events.retain, maxAgeMs: built.view.config.events.maxAge };
     this.followLeaseTtl(built.view);
     this.kick();
@@ -388,6 +403,7 @@ export class HostAgent {
 
   private reconcile(only: ReadonlySet<string> | null): void {
     const view = this.view;
+    this.loopAtMs = this.clock.monotonicMs();
     if (!view || this.stopping) return;
     const config = this.expandedConfig(view);
     if (config) this.syncSets(config);
@@ -396,6 +412,7 @@ export class HostAgent {
     // Only a lease really in doubt (or lost) aborts; granting a new lease for a changed TTL while
     // the old one is sound does not (found by the compat test: probes were cut short).
     if (!this.keeper || !this.keeper.isValid(marginMs)) this.abortStartsAndMonitors();
+    this.recordEtcdReachability(!this.keeper || !this.keeper.isValid(marginMs));
     const leaseSound = this.leaseOkAtLastDecision;
     for (const [name, rt] of this.sets) {
       if (only && !only.has(name)) continue;
@@ -424,7 +441,49 @@ export class HostAgent {
       }
     }
     this.checkFencing();
+    this.heartbeat(config?.timing.leaseTtl ?? DEFAULT_LEASE_TTL_SEC * 1000);
     this.scheduleWake();
+  }
+
+  /**
+   * An etcd outage leaves a trace: when the lease falls into doubt, `etcd-lost` and a `self-fenced`
+   * per set active here; when it is sound again, `etcd-resumed`. Written while etcd is away, they
+   * wait in the event log's queue (with the times they happened) and are written once it is back.
+   */
+  private recordEtcdReachability(inDoubt: boolean): void {
+    agentMetrics.leaseSoundness(!inDoubt);
+    if (inDoubt && this.doubtSinceWallMs === null) {
+      this.doubtSinceWallMs = this.clock.wallMs();
+      const keeper = this.keeper;
+      const silentMs = keeper ? Math.round(this.clock.monotonicMs() - (keeper.validUntilMs - keeper.grantedTtlSec * 1000)) : null;
+      this.log.warn({ silentMs }, 'etcd lost: lease in doubt, self-fencing');
+      void this.events.append({ what: 'etcd-lost', reason: keeper ? `${this.node} has had no lease renewal from etcd for ${silentMs} ms: self-fencing` : `${this.node} lost its etcd lease: self-fencing` });
+      for (const [name, rt] of this.sets) {
+        if (highestActive(rt.local) < 0) continue;
+        void this.events.append({ set: name, what: 'self-fenced', reason: `${this.node} lost etcd: stopping ${name} before its lease can expire`, token: rt.local.token });
+      }
+    } else if (!inDoubt && this.doubtSinceWallMs !== null) {
+      const awayMs = this.clock.wallMs() - this.doubtSinceWallMs;
+      this.doubtSinceWallMs = null;
+      // The first heartbeat after the outage comes one interval later, when the status records
+      // written before it have been replaced: until then `hactl status` shows them as stale.
+      this.heartbeatAtMs = this.clock.monotonicMs();
+      this.log.info({ awayMs }, 'etcd resumed: lease sound again');
+      void this.events.append({ what: 'etcd-resumed', reason: `${this.node} has a sound lease again after ${Math.round(awayMs / 100) / 10} s` });
+    }
+  }
+
+  /**
+   * Refreshes the node key's `aliveAtWallMs` once per lease TTL while the lease is sound, after
+   * this reconciliation's status writes were sent: a status record is current only while its
+   * owner's heartbeat (or the record's own state change) is recent (cli/status-model.ts).
+   */
+  private heartbeat(intervalMs: number): void {
+    const keeper = this.keeper;
+    const now = this.clock.monotonicMs();
+    if (!keeper || this.granting || !this.leaseOkAtLastDecision || now - this.heartbeatAtMs < intervalMs) return;
+    this.heartbeatAtMs = now;
+    void this.store.touchNode(this.node, keeper.leaseId, { ...this.nodeRecord, aliveAtWallMs: this.clock.wallMs() });
   }
 
   /**
@@ -572,6 +631,7 @@ export class HostAgent {
         const keeper = this.keeper;
         if (!keeper || !keeper.isValid(config.timing.fenceMargin)) return;
         if (this.siblingActiveHere(name)) return; // another instance's resources (the same ones) are in use here
+        agentMetrics.takeoverDecided(name, view, action, config.timing.leaseTtl);
         const out = await this.store.acquire(name, this.node, keeper.leaseId, action.holderRevision, {
           node: this.node,
           released: false,
@@ -580,6 +640,7 @@ export class HostAgent {
           reason: decision.reason,
           atWallMs: this.clock.wallMs(),
         }, action.clearsIntent, this.siblingOwnersAsSeen(name, view, config));
+        agentMetrics.takeoverCommitted(name, out.status === 'committed');
         if (out.status === 'rejected') {
           // Lost the race — or our own copy committed and this is what a re-sent copy saw. If the
           // view then shows this host as owner, the gate is taken up from the holder record
@@ -607,6 +668,7 @@ export class HostAgent {
       case 'start':
         return this.runStart(name, rt, action.index, owner?.token ?? null, config);
       case 'stop':
+        agentMetrics.stopBegins(name);
         return this.runStop(name, rt, action.index, decision.reason);
       case 'release': {
         if (!owner) return;
@@ -618,6 +680,7 @@ export class HostAgent {
           action.ban ? { node: this.node, ...action.ban } : undefined,
         );
         if (out.status === 'committed') {
+          agentMetrics.released(name, releaseCause(action, rt.local.moveAway !== null));
           rt.local = afterRelease(rt.local);
           rt.awaitRevision = out.revision;
           this.log.info({ set: name, token: owner.token, handoffTo: action.handoffTo, reason: decision.reason }, 'ownership released');
@@ -706,6 +769,7 @@ export class HostAgent {
       fencingToken: token,
     });
     if (abort && rt.abort === abort) rt.abort = undefined;
+    agentMetrics.action(resource.type, action, result);
     if (inflight) void inflight.then((path) => (path ? clearInflight(path) : undefined));
     const rc = result.status === 'exited' ? result.rc : undefined;
     const level = result.status === 'exited' && (result.rc === 0 || (action === 'monitor' && result.rc === 7 && intervalMs === 0)) ? 'info' : 'warn';
@@ -719,14 +783,17 @@ export class HostAgent {
     const resource = rt.spec.resources[index];
     // Irreversible step: re-check the lease right before it (SPEC §5.3).
     if (!this.keeper || !this.keeper.isValid(config.timing.fenceMargin) || token === null) return;
+    agentMetrics.startBegins(name, index);
     const result = await this.act(name, rt, index, 'start', startTimeoutMs(resource), 0, token);
     rt.local = afterStart(rt.local, index, resource.id, result, token);
     rt.nextMonitorMs[index] = this.clock.monotonicMs() + monitorIntervalMs(resource);
     if (rt.local.moveAway) {
       rt.failCounts[index]++;
       rt.lastReasons[index] = describeOutcome(result);
+      agentMetrics.startEnded(name, false);
       void this.events.append({ set: name, resource: resource.id, what: 'start-failed', reason: rt.local.moveAway.reason, token, rc: result.status === 'exited' ? result.rc : undefined });
     } else if (index === rt.spec.resources.length - 1) {
+      agentMetrics.startEnded(name, true);
       void this.events.append({ set: name, what: 'running', reason: `${name} running on ${this.node}`, token });
     }
   }
@@ -744,6 +811,7 @@ export class HostAgent {
       const owner = this.ownedByMe(name);
       if (owner) await this.markStopFailed(name, rt, owner.token);
     } else if (index === 0) {
+      agentMetrics.stopEnded(name);
       void this.events.append({ set: name, what: 'stopped', reason, token: rt.local.token });
     }
   }
@@ -1025,6 +1093,26 @@ export class HostAgent {
     const holding = [...this.sets.values()].filter((rt) => rt.busy || highestActive(rt.local) >= 0 || rt.local.stopFailure !== null).map((rt) => rt.name);
     if (holding.length === 0) return { ok: true, why: 'no lease, but nothing runs here' };
     return { ok: false, why: `no sound lease while ${holding.join(', ')} may still run here` };
+  }
+
+  private probeState(): ProbeState {
+    const keeper = this.keeper;
+    const lease = keeper ? { validForMs: keeper.validUntilMs - this.clock.monotonicMs(), fenceMarginMs: this.view?.config?.timing.fenceMargin ?? 1000 } : null;
+    return { loopAgeMs: this.clock.monotonicMs() - this.loopAtMs, stopping: this.stopping, lease };
+  }
+
+  private metricsSnapshot(): AgentSnapshot {
+    const keeper = this.keeper;
+    const now = this.clock.monotonicMs();
+    const wallMs = this.clock.wallMs();
+    const lease = keeper && !this.granting ? { grantedTtlSec: keeper.grantedTtlSec, validForMs: keeper.validUntilMs - now, sinceRenewalMs: now - (keeper.validUntilMs - keeper.grantedTtlSec * 1000) } : null;
+    const sets = [...this.sets].map(([set, rt]) => {
+      const owner = this.view?.owners.get(set);
+      const ownedHere = owner !== undefined && owner.node === this.node && owner.leaseId === keeper?.leaseId;
+      const bans = [...(this.view?.bans.get(baseSetName(set))?.values() ?? [])].filter((b) => b.untilWallMs > wallMs).length;
+      return { set, owner: owner?.node ?? null, ownedHere, activeHere: highestActive(rt.local) >= 0, state: rt.lastState, token: ownedHere ? owner.token : null, resources: rt.spec.resources.map((r, i) => ({ id: r.id, failCount: rt.failCounts[i] })), bans };
+    });
+    return { node: this.node, lease: lease && { ...lease, sound: this.leaseOkAtLastDecision }, watchdogArmed: this.watchdog !== undefined, sets };
   }
 
   private healthReport(): Record<string, unknown> {

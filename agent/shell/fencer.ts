@@ -18,6 +18,7 @@ import type { ClusterStore } from '../etcd/store.js';
 import type { EventLog } from './events.js';
 import type { Logger } from './log.js';
 import type { Clock } from './clock.js';
+import { agentMetrics } from './metrics.js';
 
 const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 30_000;
@@ -35,6 +36,8 @@ interface Attempt {
   lastFailure?: string;
   /** Create revision of our claim on the victim, while we hold it. */
   claimRevision?: number;
+  /** When this host's claim was committed (monotonic), for the fence phase metric. */
+  claimedAtMs?: number;
 }
 
 export class Fencer {
@@ -142,9 +145,11 @@ export class Fencer {
             return;
           }
           a.claimRevision = claim.revision;
+          a.claimedAtMs = this.clock.monotonicMs();
         }
         this.log.warn({ node, device: device.name, action: action.value, why, reason }, 'fencing');
         const outcome = await fenceNode(device, node, action.value);
+        agentMetrics.fenceCall(device.name, outcome.status, outcome.durationMs);
         if (outcome.status !== 'fenced') {
           a.failures++;
           a.lastFailure = `fencing ${node} through ${device.name} ${outcome.status === 'timed-out' ? 'timed out' : 'failed'}: ${outcome.reason}`;
@@ -166,6 +171,7 @@ export class Fencer {
           return;
         }
         this.attempts.delete(node);
+        if (a.claimedAtMs !== undefined) agentMetrics.fenced(a.target.sets, why, this.clock.monotonicMs() - a.claimedAtMs);
         const revoked = a.target.leaseId !== undefined ? await this.store.revokeLease(a.target.leaseId) : undefined;
         if (revoked) this.log.warn({ node, leaseId: a.target.leaseId, revoked }, 'fenced host lease revoked');
         for (const set of a.target.sets) {
