@@ -34,6 +34,12 @@ export class ClusterStore {
     );
   }
 
+  /** Rewrites this node's record, only while the key is bound to `leaseId` (never undoes a later registration). */
+  async updateNode(node: string, leaseId: string, record: Record<string, unknown>): Promise<TxnOutcome> {
+    const key = this.keys.node(node);
+    return this.commit(() => this.client.if(key, 'Lease', '==', leaseId).then(this.client.put(key).value(JSON.stringify(record)).lease(leaseId)).commit());
+  }
+
   /**
    * Takes ownership of a set that has no owner. Compares: no owner key, and the holder record
    * unchanged since the decision was made (so a decision on a stale view is rejected). On commit,

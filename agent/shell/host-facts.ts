@@ -1,7 +1,8 @@
-// Facts about this host, published in its node record at registration (SPEC: "a lease-bound node
-// key with facts from systeminformation"). Gathered once at start-up, asynchronously, bounded in
-// time: a slow probe never delays registration beyond `timeoutMs`.
-import si from 'systeminformation';
+// Facts about this host, published in its node record (SPEC: "a lease-bound node key with facts
+// from systeminformation"). Gathered once at start-up, asynchronously, bounded in time, and only
+// after the lease is resumed or granted: a restarted agent must renew its lease before its peers
+// suspect it (1 s at leaseTtl 2 s), and systeminformation both loads slowly and spawns processes.
+// It is imported here, when the facts are gathered, so loading it is not on the start-up path.
 import { hostname } from 'node:os';
 
 export interface HostFacts {
@@ -18,6 +19,7 @@ export interface HostFacts {
 export async function gatherHostFacts(timeoutMs = 2000): Promise<HostFacts> {
   const base: HostFacts = { hostname: hostname(), nodeVersion: process.version };
   const probe = (async (): Promise<HostFacts> => {
+    const { default: si } = await import('systeminformation');
     const [os, cpu, mem, nets] = await Promise.all([si.osInfo(), si.cpu(), si.mem(), si.networkInterfaces()]);
     const list = Array.isArray(nets) ? nets : [nets];
     const interfaces = new Map<string, { name: string; ip4: string[]; ip6: string[] }>();
