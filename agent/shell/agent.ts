@@ -225,7 +225,7 @@ export class HostAgent {
   }
 
   /**
-   * Gathers the host facts (child processes, up to 2 s) and adds them to the node record, only
+   * Gathers the host facts (in a worker thread, up to 10 s) and adds them to the node record, only
    * while the record is still bound to the lease it was registered with: a re-registration on
    * another lease meanwhile carries the facts itself and is never undone.
    */
@@ -254,7 +254,7 @@ export class HostAgent {
       if (fencedSince) this.log.warn({ leaseId: saved?.leaseId }, 'this node was fenced since its lease was registered; not resuming it');
       if (saved && saved.node === this.node && !fencedSince) {
         resumed = await keeper.resume(saved.leaseId, saved.ttlSec, saved.ttlSec * 1000);
-        // sinceProcessStartMs: how long a restarted agent left its lease unrenewed, at most.
+        // sinceProcessStartMs: the part of a restart's gap in keepalives spent in this process.
         if (resumed) this.log.info({ leaseId: saved.leaseId, sinceProcessStartMs: Math.round(performance.now()) }, 'lease resumed');
       }
       if (!resumed) {
