@@ -246,7 +246,8 @@ function parseJson(text: string | undefined): Record<string, unknown> | null {
 /**
  * Lease health of the online nodes: one LeaseTimeToLive call per node (in parallel, 1 s deadline).
  * A granted TTL other than the configured leaseTtl is a problem worth a warning: etcd raised it
- * (election timeout too long for that TTL, install.md §4) and failure detection is that much slower.
+ * (election timeout too long for that TTL, install.md §4), or an owner kept its lease after a
+ * leaseTtl change; failure detection then follows the granted TTL.
  */
 export async function addLeaseHealth(client: Etcd3, status: ClusterStatus, kvs: ReadonlyMap<string, KvEntry>, keys: Keys): Promise<void> {
   const leaseTtlMs = status.leaseTtlMs;
@@ -259,7 +260,11 @@ export async function addLeaseHealth(client: Etcd3, status: ClusterStatus, kvs: 
         const ttl = Number(res.TTL);
         n.lease = { id, grantedTtlSeconds: Number(res.grantedTTL), remainingMs: ttl > 0 ? ttl * 1000 : 0 };
         if (leaseTtlMs !== undefined && Number(res.grantedTTL) * 1000 !== leaseTtlMs) {
-          status.problems.push(`${n.name}'s lease was granted ${res.grantedTTL}s, not timing.leaseTtl ${leaseTtlMs / 1000}s: etcd raises TTLs below 1.5 × its --election-timeout (install.md §4)`);
+          // Two causes: etcd raised it, or the agent owns a set and keeps its lease (and TTL) until
+          // it restarts; failure detection (and the fast fenced takeover) follows the granted TTL.
+          status.problems.push(
+            `${n.name}'s lease was granted ${res.grantedTTL}s, not timing.leaseTtl ${leaseTtlMs / 1000}s: an agent that owns a set keeps its lease's TTL until it restarts, and etcd raises TTLs below 1.5 × its --election-timeout (install.md §4); failures of ${n.name} are detected on the ${res.grantedTTL}s TTL`,
+          );
         }
       } catch {
         n.lease = null;

@@ -43,13 +43,10 @@ export class ClusterStore {
     );
   }
 
-  /**
-   * Rewrites this node's key with a new `aliveAtWallMs` (same lease, same create revision): the
-   * sign of life `hactl status` uses to tell a current status record from one left behind by an
-   * agent that lost etcd. Only while the key is still bound to `leaseId`.
-   */
-  async touchNode(node: string, leaseId: string, record: Record<string, unknown>): Promise<TxnOutcome> {
-    return this.commit(() => this.client.if(this.keys.node(node), 'Lease', '==', leaseId).then(this.client.put(this.keys.node(node)).value(JSON.stringify(record)).lease(leaseId)).commit());
+  /** Rewrites this node's record, only while the key is bound to `leaseId` (never undoes a later registration). */
+  async updateNode(node: string, leaseId: string, record: Record<string, unknown>): Promise<TxnOutcome> {
+    const key = this.keys.node(node);
+    return this.commit(() => this.client.if(key, 'Lease', '==', leaseId).then(this.client.put(key).value(JSON.stringify(record)).lease(leaseId)).commit());
   }
 
   /**

@@ -113,14 +113,14 @@ export class HostAgent {
   private loopAtMs = 0;
   /** Since when (wall clock) the lease is in doubt, for the outage's events; null: sound. */
   private doubtSinceWallMs: number | null = null;
-  /** The node record as registered, rewritten with `aliveAtWallMs` (heartbeat). */
-  private nodeRecord: Record<string, unknown> = {};
   private heartbeatAtMs = -Infinity;
   private readonly runDir: string;
   /** The TTL this agent asked for (etcd may grant more); compared with the configured leaseTtl. */
   private requestedTtlSec = DEFAULT_LEASE_TTL_SEC;
   private ttlWarned = false;
   private facts: HostFacts | undefined;
+  /** The node record as last registered, without its facts and heartbeat (currentNodeRecord adds them). */
+  private nodeRecord: Record<string, unknown> = {};
   /** The etcd revision at which this agent last registered its node key. */
   private registeredRevision = 0;
 
@@ -158,10 +158,13 @@ export class HostAgent {
   /** Starts the agent: lease (resumed when possible), registration, watch, first reconciliation. */
   async start(): Promise<void> {
     await mkdir(this.runDir, { recursive: true, mode: 0o750 });
-    await killLeftoverStarts(this.runDir, this.log);
-    this.facts = await gatherHostFacts();
+    // The lease first: a restarted agent has until its peers' suspicion (suspectAfter, 1 s at
+    // leaseTtl 2 s) to renew it, so nothing slow comes before. The host facts follow in the
+    // background; leftover starts are killed before the first reconciliation (the watch).
     const ttlSec = await this.configuredTtlSec();
     await this.establishLease(ttlSec, true);
+    void this.publishHostFacts();
+    await killLeftoverStarts(this.runDir, this.log);
     if (this.config.watchdog) {
       this.watchdog = new Watchdog(this.config.watchdog.device, parseDurationMs(this.config.watchdog.feedInterval) ?? 500, () => this.mayFeedWatchdog(), this.log);
       await this.watchdog.start();
@@ -229,6 +232,20 @@ export class HostAgent {
     }
   }
 
+  /**
+   * Gathers the host facts (in a worker thread, up to 10 s) and adds them to the node record, only
+   * while the record is still bound to the lease it was registered with: a re-registration on
+   * another lease meanwhile carries the facts itself and is never undone.
+   */
+  private async publishHostFacts(): Promise<void> {
+    const startedMs = this.clock.monotonicMs();
+    this.facts = await gatherHostFacts();
+    const keeper = this.keeper;
+    if (!keeper || this.stopping) return;
+    const put = await this.store.updateNode(this.node, keeper.leaseId, this.currentNodeRecord());
+    this.log.info({ durationMs: Math.round(this.clock.monotonicMs() - startedMs), status: put.status }, 'host facts published');
+  }
+
   /** Resumes the lease kept in dataDir when etcd still has it, else grants a new one. */
   private async establishLease(ttlSec: number, tryResume: boolean): Promise<void> {
     this.granting = true;
@@ -246,7 +263,8 @@ export class HostAgent {
       if (fencedSince) this.log.warn({ leaseId: saved?.leaseId }, 'this node was fenced since its lease was registered; not resuming it');
       if (saved && saved.node === this.node && !fencedSince) {
         resumed = await keeper.resume(saved.leaseId, saved.ttlSec, saved.ttlSec * 1000);
-        if (resumed) this.log.info({ leaseId: saved.leaseId }, 'lease resumed');
+        // sinceProcessStartMs: the part of a restart's gap in keepalives spent in this process.
+        if (resumed) this.log.info({ leaseId: saved.leaseId, sinceProcessStartMs: Math.round(performance.now()) }, 'lease resumed');
       }
       if (!resumed) {
         for (;;) {
@@ -265,8 +283,8 @@ export class HostAgent {
       // Register; if the lease dies before that succeeds, start over with a new one (a loop on
       // a dead lease would never end: found by the simulator).
       for (;;) {
-        this.nodeRecord = { startedAtWallMs: this.clock.wallMs(), pid: process.pid, facts: this.facts };
-        const put = await this.store.putNode(this.node, keeper.leaseId, { ...this.nodeRecord, aliveAtWallMs: this.clock.wallMs() });
+        this.nodeRecord = { startedAtWallMs: this.clock.wallMs(), pid: process.pid };
+        const put = await this.store.putNode(this.node, keeper.leaseId, this.currentNodeRecord());
         if (put.status === 'committed') {
           this.registeredRevision = put.revision;
           break;
@@ -483,7 +501,12 @@ export class HostAgent {
     const now = this.clock.monotonicMs();
     if (!keeper || this.granting || !this.leaseOkAtLastDecision || now - this.heartbeatAtMs < intervalMs) return;
     this.heartbeatAtMs = now;
-    void this.store.touchNode(this.node, keeper.leaseId, { ...this.nodeRecord, aliveAtWallMs: this.clock.wallMs() });
+    void this.store.updateNode(this.node, keeper.leaseId, this.currentNodeRecord());
+  }
+
+  /** The node key's value: the registration, the host facts once gathered, and a heartbeat time. */
+  private currentNodeRecord(): Record<string, unknown> {
+    return { ...this.nodeRecord, ...(this.facts ? { facts: this.facts } : {}), aliveAtWallMs: this.clock.wallMs() };
   }
 
   /**
