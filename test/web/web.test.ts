@@ -1,0 +1,203 @@
+// `hactl web` in a real browser: headless Chromium (Debian's package, driven by puppeteer-core)
+// against a loopback cluster of real agents. The page loads; when the owner's host dies, the page
+// shows the set on its new host without a reload (pushed, not polled); a switchover done through
+// the page (select, click, confirm) completes and leaves the CLI's event; and a console started
+// with an observer's etcd credentials sees the cluster but is refused an action with exactly the
+// line and exit code the CLI gives that observer. Screenshots go to $HACTL_WEB_RESULTS (default:
+// <tmpdir>/hactl-web-results); they are not part of the repository.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { Etcd3, Range } from 'etcd3';
+import { HACTL_JS } from '../../cli/dev/local-cluster.js';
+import { registerCleanup } from '../lib/cleanup.js';
+import { dummySetYaml, runHactl, startTestCluster, type TestCluster } from '../lib/cluster.js';
+
+const CHROMIUM = process.env.HACTL_CHROMIUM ?? '/usr/bin/chromium';
+const RESULTS = process.env.HACTL_WEB_RESULTS ?? join(tmpdir(), 'hactl-web-results');
+
+interface WebProcess {
+  child: ChildProcess;
+  url: string;
+  stderr: () => string;
+}
+
+/** Starts `hactl web` on a free loopback port and returns the URL it prints. */
+async function startWeb(args: string[], env: Record<string, string>): Promise<WebProcess> {
+  const child = spawn(process.execPath, [HACTL_JS, 'web', '--listen', '127.0.0.1:0', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hactl web printed no URL within 20 s; stderr: ${err}`)), 20_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /(http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`hactl web exited ${code}: ${err}`));
+    });
+  });
+  return { child, url, stderr: () => err };
+}
+
+function stopWeb(w: WebProcess | undefined): Promise<void> {
+  if (!w || w.child.exitCode !== null || w.child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => w.child.kill('SIGKILL'), 5000);
+    w.child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    w.child.kill('SIGTERM');
+  });
+}
+
+/** What the page shows for a set: its state label and its host. */
+async function shownSet(page: Page, set: string): Promise<{ state: string; node: string } | null> {
+  // A string: it runs in the page (this file is compiled without the DOM's types).
+  return page.evaluate(`(() => {
+    const card = document.getElementById(${JSON.stringify(`set-${set}`)});
+    if (!card) return null;
+    return { state: card.querySelector('.set-state')?.getAttribute('data-state') ?? '', node: card.querySelector('.node')?.textContent ?? '' };
+  })()`) as Promise<{ state: string; node: string } | null>;
+}
+
+async function waitShown(page: Page, set: string, what: string, pred: (s: { state: string; node: string }) => boolean, timeoutMs: number): Promise<{ state: string; node: string }> {
+  const deadline = performance.now() + timeoutMs;
+  let last: { state: string; node: string } | null = null;
+  while (performance.now() < deadline) {
+    last = await shownSet(page, set);
+    if (last && pred(last)) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the page did not show ${what} within ${timeoutMs} ms; it shows ${JSON.stringify(last)}`);
+}
+
+/** Clicks an action button, checks the confirmation text, confirms, and returns the notice line. */
+async function act(page: Page, buttonSelector: string, expectText: RegExp): Promise<string> {
+  await page.click(buttonSelector);
+  await page.waitForSelector('#confirm[open]', { timeout: 10_000 });
+  const text = await page.$eval('#confirm-text', (e) => e.textContent ?? '');
+  assert.match(text, expectText);
+  await page.click('#confirm-ok');
+  await page.waitForFunction(`/^(Done|Refused|Failed|Not found|Bad input|Timed out)/.test(document.getElementById('notice')?.textContent ?? '')`, { timeout: 30_000 });
+  return page.$eval('#notice', (e) => e.textContent ?? '');
+}
+
+test('hactl web: live view in Chromium, the set moves without reload, switchover through the page, observer refused like the CLI', async (t) => {
+  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: install Debian's chromium (npm run bootstrap -- --for test) or set HACTL_CHROMIUM`);
+  await mkdir(RESULTS, { recursive: true });
+  const dir = await mkdtemp(join(tmpdir(), 'hactl-web-test-'));
+  let tc: TestCluster | undefined;
+  let browser: Browser | undefined;
+  let root: Etcd3 | undefined;
+  const webs: WebProcess[] = [];
+  const unregister = registerCleanup(
+    async () => {
+      await browser?.close().catch(() => undefined);
+      for (const w of webs) await stopWeb(w);
+    },
+    () => {
+      for (const w of webs) if (w.child.pid) w.child.kill('SIGKILL');
+      const pid = browser?.process()?.pid;
+      if (pid) process.kill(pid, 'SIGKILL');
+    },
+  );
+  try {
+    tc = await startTestCluster({ nodes: 3, cluster: 'webc' });
+    await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2', 'n3'], resources: 2 }));
+    const first = await tc.waitRunning('S1', 30_000);
+    const a = first.node!;
+    const env = tc.lc.cliEnv();
+
+    const operator = await startWeb([], env);
+    webs.push(operator);
+    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 900 });
+    await page.goto(operator.url, { waitUntil: 'domcontentloaded' });
+    assert.ok(!page.url().includes('token='), 'the token is traded for a cookie and leaves the address bar');
+    await waitShown(page, 'S1', `S1 running on ${a}`, (s) => s.state === 'running' && s.node === a, 15_000);
+    assert.match(await page.$eval('#conn-text', (e) => e.textContent ?? ''), /^live$/);
+    await page.screenshot({ path: join(RESULTS, '1-loaded.png'), fullPage: true });
+
+    // The owner's host dies: the page follows the takeover by itself (the marker proves no reload).
+    await page.evaluate('window.hactlMarker = 42');
+    await tc.lc.killHost(a);
+    const moved = await waitShown(page, 'S1', `S1 running on another host than ${a}`, (s) => s.state === 'running' && s.node !== a && s.node !== '', 30_000);
+    const b = moved.node;
+    assert.equal(await page.evaluate('window.hactlMarker'), 42, 'the page was not reloaded');
+    assert.equal((await tc.set('S1'))?.node, b);
+    await page.screenshot({ path: join(RESULTS, '2-after-host-loss.png'), fullPage: true });
+
+    // A switchover through the page: choose the host, click, read what will happen, confirm.
+    const c = ['n1', 'n2', 'n3'].find((n) => n !== a && n !== b)!;
+    await page.select('#target-S1', c);
+    const said = await act(page, '#switch-S1', new RegExp(`^Planned switchover of S1 from ${b} to ${c}: ${b} stops s1-r2, s1-r1 \\(reverse order\\)`));
+    assert.equal(said, `Done: failover of S1 from ${b} to ${c} requested`);
+    await waitShown(page, 'S1', `S1 running on ${c}`, (s) => s.state === 'running' && s.node === c, 30_000);
+    const events = await tc.hactl(['events', '--set', 'S1', '--json']);
+    const handedOff = events.stdout.trim().split('\n').map((l) => JSON.parse(l) as { what: string; node: string; reason: string });
+    assert.ok(handedOff.some((e) => e.what === 'handed-off' && e.node === b), `the switchover left the CLI's handed-off event: ${events.stdout}`);
+    assert.match(operator.stderr(), new RegExp(`hactl failover S1 --to ${c}: done: failover of S1 from ${b} to ${c} requested`));
+    await page.waitForFunction(`document.querySelectorAll('#events-body tbody tr').length > 0`);
+    await page.screenshot({ path: join(RESULTS, '3-after-switchover.png'), fullPage: true });
+    await page.close();
+    await stopWeb(operator);
+
+    // An observer: etcd authentication on, a user whose role may only read the cluster's keys.
+    // The agents have no etcd credentials here, so they leave first (SIGTERM: a clean stop).
+    for (const n of ['n1', 'n2', 'n3']) await tc.lc.stopAgent(n);
+    const prefix = tc.keys.prefix;
+    const pwFile = join(dir, 'watcher.pw');
+    await writeFile(pwFile, 'watcher-secret\n', { mode: 0o600 });
+    await tc.client.role('root').create();
+    await tc.client.role('hactl-observer').create();
+    await tc.client.role('hactl-observer').grant({ permission: 'Read', range: Range.prefix(prefix) });
+    await tc.client.auth.userAdd({ name: 'root', password: 'root-secret' });
+    await tc.client.user('root').addRole('root');
+    await tc.client.auth.userAdd({ name: 'watcher', password: 'watcher-secret' });
+    await tc.client.user('watcher').addRole('hactl-observer');
+    await tc.client.auth.authEnable();
+    root = new Etcd3({ hosts: tc.lc.endpoints, auth: { username: 'root', password: 'root-secret' } });
+
+    const creds = ['--user', 'watcher', '--password-file', pwFile];
+    const observer = await startWeb(creds, env);
+    webs.push(observer);
+    const page2 = await browser.newPage();
+    await page2.setViewport({ width: 1280, height: 900 });
+    await page2.goto(observer.url, { waitUntil: 'domcontentloaded' });
+    await waitShown(page2, 'S1', 'S1 to the observer', (s) => s.state !== '', 15_000);
+    assert.match(await page2.$eval('#who', (e) => e.textContent ?? ''), /^acting as watcher /);
+    const refusal = await act(page2, '#maint-S1', /^Maintenance on for S1: /);
+    const cli = await runHactl(['maintenance', 'on', 'S1', ...creds], env);
+    assert.equal(cli.code, 4, cli.stderr);
+    const line = cli.stderr.trim().replace(/^hactl: /, '');
+    assert.match(line, /permission denied/);
+    assert.equal(refusal, `Refused (exit 4): ${line}`, 'the page gives the CLI line and exit code');
+    assert.equal((await root.get(tc.keys.maintenance('S1')).string()) ?? null, null, 'the observer wrote nothing');
+    await page2.screenshot({ path: join(RESULTS, '4-observer-refused.png'), fullPage: true });
+    t.diagnostic(`screenshots in ${RESULTS}`);
+  } finally {
+    await browser?.close().catch(() => undefined);
+    for (const w of webs) await stopWeb(w);
+    if (root) {
+      await root.auth.authDisable().catch(() => undefined);
+      root.close();
+    }
+    await tc?.dispose();
+    unregister();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
