@@ -34,6 +34,7 @@ export function isLoopback(host: string): boolean {
 export function checkExposure(addr: ListenAddress, opts: { tlsCert?: string; tlsKey?: string; allowRemote?: boolean }): void {
   if (!opts.tlsCert !== !opts.tlsKey) throw usageError(opts.tlsCert ? '--tls-cert needs --tls-key' : '--tls-key needs --tls-cert');
   if (addr.loopback) return;
-  if (!opts.tlsCert) throw usageError(`--listen ${addr.host}: not a loopback address; serving the console to other machines needs --tls-cert, --tls-key and --allow-remote`);
-  if (!opts.allowRemote) throw usageError(`--listen ${addr.host}: not a loopback address; add --allow-remote to serve the console to other machines (it acts with your etcd credentials)`);
+  const host = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
+  if (!opts.tlsCert) throw usageError(`--listen ${host}: not a loopback address; serving the console to other machines needs --tls-cert, --tls-key and --allow-remote`);
+  if (!opts.allowRemote) throw usageError(`--listen ${host}: not a loopback address; add --allow-remote to serve the console to other machines (it acts with your etcd credentials)`);
 }

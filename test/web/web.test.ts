@@ -132,6 +132,23 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     assert.match(await page.$eval('#conn-text', (e) => e.textContent ?? ''), /^live$/);
     await page.screenshot({ path: join(RESULTS, '1-loaded.png'), fullPage: true });
 
+    // Only the holder of the printed token (now a cookie) gets in, and only the page's own origin may act.
+    const base = new URL(operator.url).origin;
+    assert.equal((await fetch(`${base}/`)).status, 401);
+    assert.equal((await fetch(`${base}/api/stream`)).status, 401);
+    assert.equal((await fetch(`${base}/?token=wrong`, { redirect: 'manual' })).status, 403);
+    const cookie = (await page.cookies()).map((x) => `${x.name}=${x.value}`).join('; ');
+    const maintenanceOn = JSON.stringify({ action: 'maintenance-on' });
+    const evil = await fetch(`${base}/api/action`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', origin: 'http://evil.example' }, body: maintenanceOn });
+    assert.equal(evil.status, 403);
+    const form = await fetch(`${base}/api/action`, { method: 'POST', headers: { cookie, 'content-type': 'text/plain' }, body: maintenanceOn });
+    assert.equal(form.status, 415);
+    assert.equal((await tc.client.get(tc.keys.maintenance()).string()) ?? null, null, 'no refused request reached etcd');
+    // The port is taken: one line, exit 2.
+    const taken = await runHactl(['web', '--listen', new URL(base).host], env, 30_000);
+    assert.equal(taken.code, 2, taken.stderr);
+    assert.equal(taken.stderr, `hactl: --listen ${new URL(base).host}: address in use (choose another with --listen)\n`);
+
     // The owner's host dies: the page follows the takeover by itself (the marker proves no reload).
     await page.evaluate('window.hactlMarker = 42');
     await tc.lc.killHost(a);
@@ -153,6 +170,10 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     assert.match(operator.stderr(), new RegExp(`hactl failover S1 --to ${c}: done: failover of S1 from ${b} to ${c} requested`));
     await page.waitForFunction(`document.querySelectorAll('#events-body tbody tr').length > 0`);
     await page.screenshot({ path: join(RESULTS, '3-after-switchover.png'), fullPage: true });
+    // What docs/web.md shows: the first screen only, small.
+    await page.setViewport({ width: 1000, height: 760 });
+    await page.evaluate('window.scrollTo(0, 0)');
+    await page.screenshot({ path: join(RESULTS, 'web-console.png') });
     await page.close();
     await stopWeb(operator);
 
@@ -188,6 +209,8 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     assert.equal(refusal, `Refused (exit 4): ${line}`, 'the page gives the CLI line and exit code');
     assert.equal((await root.get(tc.keys.maintenance('S1')).string()) ?? null, null, 'the observer wrote nothing');
     await page2.screenshot({ path: join(RESULTS, '4-observer-refused.png'), fullPage: true });
+    await page2.setViewport({ width: 1000, height: 420 });
+    await page2.screenshot({ path: join(RESULTS, 'web-observer-refused.png') });
     t.diagnostic(`screenshots in ${RESULTS}`);
   } finally {
     await browser?.close().catch(() => undefined);
