@@ -170,6 +170,11 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     assert.match(operator.stderr(), new RegExp(`hactl failover S1 --to ${c}: done: failover of S1 from ${b} to ${c} requested`));
     await page.waitForFunction(`document.querySelectorAll('#events-body tbody tr').length > 0`);
     await page.screenshot({ path: join(RESULTS, '3-after-switchover.png'), fullPage: true });
+    // 200 % zoom of a 1280 px window: the page reflows to 640 CSS px, nothing is cut off sideways
+    // (wide tables scroll inside their own box).
+    await page.setViewport({ width: 640, height: 900, deviceScaleFactor: 2 });
+    assert.ok((await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')) === true, 'no horizontal scrolling of the page at 200 %');
+    await page.screenshot({ path: join(RESULTS, '5-zoom-200.png') });
     // What docs/web.md shows: the first screen only, small.
     await page.setViewport({ width: 1000, height: 760 });
     await page.evaluate('window.scrollTo(0, 0)');
@@ -201,7 +206,24 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     await page2.goto(observer.url, { waitUntil: 'domcontentloaded' });
     await waitShown(page2, 'S1', 'S1 to the observer', (s) => s.state !== '', 15_000);
     assert.match(await page2.$eval('#who', (e) => e.textContent ?? ''), /^acting as watcher /);
-    const refusal = await act(page2, '#maint-S1', /^Maintenance on for S1: /);
+    // By keyboard only: Enter opens the confirmation with the focus on Cancel; Escape closes it,
+    // runs nothing and gives the focus back; then Enter, Tab to the confirm button, Enter.
+    await page2.focus('#maint-S1');
+    await page2.keyboard.press('Enter');
+    await page2.waitForSelector('#confirm[open]', { timeout: 10_000 });
+    assert.equal(await page2.evaluate('document.activeElement.id'), 'confirm-cancel');
+    await page2.keyboard.press('Escape');
+    await page2.waitForFunction(`!document.getElementById('confirm').open`, { timeout: 5000 });
+    assert.equal(await page2.evaluate('document.activeElement.id'), 'maint-S1');
+    assert.equal(await page2.$eval('#notice', (e) => e.textContent ?? ''), '', 'Escape ran nothing');
+    await page2.keyboard.press('Enter');
+    await page2.waitForSelector('#confirm[open]', { timeout: 10_000 });
+    assert.match(await page2.$eval('#confirm-text', (e) => e.textContent ?? ''), /^Maintenance on for S1: /);
+    await page2.keyboard.press('Tab');
+    assert.equal(await page2.evaluate('document.activeElement.id'), 'confirm-ok');
+    await page2.keyboard.press('Enter');
+    await page2.waitForFunction(`/^(Done|Refused|Failed)/.test(document.getElementById('notice')?.textContent ?? '')`, { timeout: 30_000 });
+    const refusal = await page2.$eval('#notice', (e) => e.textContent ?? '');
     const cli = await runHactl(['maintenance', 'on', 'S1', ...creds], env);
     assert.equal(cli.code, 4, cli.stderr);
     const line = cli.stderr.trim().replace(/^hactl: /, '');

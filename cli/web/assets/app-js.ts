@@ -218,6 +218,7 @@ function render(s) {
 // Actions: preview (what will happen) -> confirm -> run; the result is announced in #notice.
 const dialog = $('confirm');
 let pending = null;
+let opener = null;
 function requestFor(btn) {
   if (btn.dataset.req) return JSON.parse(btn.dataset.req);
   const set = btn.dataset.set;
@@ -239,7 +240,8 @@ async function ask(btn) {
   const req = requestFor(btn);
   const preview = await post('/api/preview', req);
   if (preview.status !== 200) return notice('bad input', 'Not sent: ' + preview.message);
-  pending = { req: req, opener: btn.id };
+  pending = { req: req };
+  opener = btn.id || null;
   $('confirm-title').textContent = 'Confirm: ' + btn.textContent;
   $('confirm-text').textContent = preview.text;
   $('confirm-cmd').textContent = preview.command;
@@ -249,12 +251,16 @@ async function ask(btn) {
 }
 function closeDialog() {
   if (dialog.open) dialog.close();
-  const back = pending && pending.opener ? $(pending.opener) : null;
-  pending = null;
-  if (back) back.focus();
 }
+// Closed by Cancel, Escape or after the action: the focus goes back to the button that opened it
+// (looked up by id: a redraw may have replaced it meanwhile).
+dialog.addEventListener('close', () => {
+  pending = null;
+  const back = opener ? $(opener) : null;
+  opener = null;
+  if (back) back.focus();
+});
 $('confirm-cancel').addEventListener('click', closeDialog);
-dialog.addEventListener('cancel', () => { pending = null; });
 $('confirm-ok').addEventListener('click', async () => {
   if (!pending) return;
   const req = pending.req;
