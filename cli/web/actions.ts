@@ -9,6 +9,7 @@ import { HACTL_JS } from '../dev/local-cluster.js';
 import type { GlobalOptions } from '../connect.js';
 import { EXIT } from '../errors.js';
 import type { ClusterStatus } from '../status-model.js';
+import type { BanView } from './live.js';
 
 export const ACTIONS = ['failover', 'move', 'standby', 'unstandby', 'maintenance-on', 'maintenance-off', 'cleanup', 'ban', 'clear'] as const;
 // enable/disable: add 'enable' and 'disable' here, in plan() and in describe() once the CLI has
@@ -89,8 +90,9 @@ export function commandLine(req: ActionRequest): string {
 
 const list = (xs: string[]): string => xs.join(', ');
 
-/** What will happen, in one or two sentences, from the current status (shown before confirming). */
-export function describe(req: ActionRequest, status: ClusterStatus | null): string {
+/** What will happen, in one or two sentences, from the current view (shown before confirming). */
+export function describe(req: ActionRequest, view: { status: ClusterStatus; bans: BanView[] } | null): string {
+  const status = view?.status ?? null;
   const set = status?.sets.find((s) => s.name === req.set);
   const owner = set?.node ?? null;
   const ids = set?.resources.map((r) => r.id) ?? [];
@@ -120,7 +122,7 @@ export function describe(req: ActionRequest, status: ClusterStatus | null): stri
     case 'ban':
       return `Keep ${req.set} off ${req.node} until it is cleared${owner === req.node ? `; ${req.set} runs there now, so it moves away by planned switchover (or stops if no other node may run it — then hactl refuses)` : ''}.`;
     case 'clear': {
-      const bans = (set as { bans?: { node: string }[] } | undefined)?.bans?.map((b) => b.node) ?? [];
+      const bans = (view?.bans ?? []).filter((b) => b.set === req.set).map((b) => b.node);
       return `Remove every ban${bans.length > 0 ? ` (on ${list(bans)})` : ''} and any pending move of ${req.set}, failure bans included. ${req.set} may then run on those nodes again.`;
     }
   }

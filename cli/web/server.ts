@@ -95,7 +95,7 @@ export function createWebServer(opts: WebServerOptions): WebServer {
         const message = err instanceof ActionInputError ? err.message : err instanceof SyntaxError ? 'the request is not JSON' : err instanceof Error ? err.message : String(err);
         return json(res, 400, { ok: false, message });
       }
-      if (url.pathname === '/api/preview') return json(res, 200, { text: describe(action, opts.live.snapshot?.status ?? null), command: commandLine(action) });
+      if (url.pathname === '/api/preview') return json(res, 200, { text: describe(action, opts.live.snapshot), command: commandLine(action) });
       const result = await runAction(action, opts.connection);
       opts.onAction?.(`${result.command}: ${result.ok ? 'done' : `${exitClass(result.exitCode)} (exit ${result.exitCode})`}: ${result.message}`);
       return json(res, 200, { ...result, outcome: exitClass(result.exitCode) });

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { runHactl } from '../lib/cluster.js';
 import { commandLine, parseActionRequest, plan } from '../../cli/web/actions.js';
 import { parseListen } from '../../cli/web/listen.js';
+import { bansFromKvs } from '../../cli/web/live.js';
+import { BAN_FOREVER_WALL_MS } from '../../cli/commands/intents.js';
 
 // Nothing listens on port 9 of TEST-NET-1: if a check let the command through, it could not reach etcd either.
 const env = { HACTL_ENDPOINTS: 'http://192.0.2.1:9', HACTL_CLUSTER: 'webcli' };
@@ -49,4 +51,21 @@ test('action requests: names are checked, options cannot be smuggled in, the arg
   assert.equal(commandLine(req), 'hactl failover S1 --to n2');
   assert.equal(commandLine(parseActionRequest({ action: 'maintenance-on' })), 'hactl maintenance on');
   assert.equal(commandLine(parseActionRequest({ action: 'cleanup', set: 'Q:2', resource: 'r1' })), 'hactl cleanup Q:2 r1');
+});
+
+test('bans shown: expired ones left out, "until hactl clear" as null, unreadable records still shown', () => {
+  const p = '/hactl/c/';
+  const kv = (key: string, value: string) => [`${p}${key}`, { key: `${p}${key}`, value, createRevision: 1, modRevision: 1, lease: '0' }] as const;
+  const kvs = new Map([
+    kv('bans/S1/n1', JSON.stringify({ untilWallMs: BAN_FOREVER_WALL_MS, reason: 'banned by op@h', operator: true })),
+    kv('bans/S1/n2', JSON.stringify({ untilWallMs: 1_000, reason: 'start failed' })),
+    kv('bans/S2/n3', JSON.stringify({ untilWallMs: 90_000, reason: 'monitor failed 3 times' })),
+    kv('bans/S2/n1', '{not json'),
+    kv('events/x', '{}'),
+  ]);
+  assert.deepEqual(bansFromKvs(kvs, p, 60_000), [
+    { set: 'S1', node: 'n1', until: null, reason: 'banned by op@h', operator: true },
+    { set: 'S2', node: 'n1', until: null, reason: 'banned', operator: false },
+    { set: 'S2', node: 'n3', until: new Date(90_000).toISOString(), reason: 'monitor failed 3 times', operator: false },
+  ]);
 });
