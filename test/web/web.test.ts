@@ -103,6 +103,8 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
   let browser: Browser | undefined;
   let root: Etcd3 | undefined;
   const webs: WebProcess[] = [];
+  const startedMs = performance.now();
+  const phase = (name: string): void => t.diagnostic(`${((performance.now() - startedMs) / 1000).toFixed(1)} s: ${name}`);
   const unregister = registerCleanup(
     async () => {
       await browser?.close().catch(() => undefined);
@@ -121,9 +123,13 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     const a = first.node!;
     const env = tc.lc.cliEnv();
 
+    phase('cluster running');
+    const launching = puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    // Chromium starts while hactl web connects; kept in `browser` as soon as it is up, for the cleanup.
+    launching.then((b) => (browser = b), () => undefined);
     const operator = await startWeb([], env);
     webs.push(operator);
-    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    browser = await launching;
     const page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 900 });
     await page.goto(operator.url, { waitUntil: 'domcontentloaded' });
@@ -149,6 +155,7 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     assert.equal(taken.code, 2, taken.stderr);
     assert.equal(taken.stderr, `hactl: --listen ${new URL(base).host}: address in use (choose another with --listen)\n`);
 
+    phase('page loaded, access checks done');
     // The owner's host dies: the page follows the takeover by itself (the marker proves no reload).
     await page.evaluate('window.hactlMarker = 42');
     await tc.lc.killHost(a);
@@ -158,6 +165,7 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     assert.equal((await tc.set('S1'))?.node, b);
     await page.screenshot({ path: join(RESULTS, '2-after-host-loss.png'), fullPage: true });
 
+    phase('set moved after host loss');
     // A switchover through the page: choose the host, click, read what will happen, confirm.
     const c = ['n1', 'n2', 'n3'].find((n) => n !== a && n !== b)!;
     await page.select('#target-S1', c);
@@ -168,7 +176,16 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     const handedOff = events.stdout.trim().split('\n').map((l) => JSON.parse(l) as { what: string; node: string; reason: string });
     assert.ok(handedOff.some((e) => e.what === 'handed-off' && e.node === b), `the switchover left the CLI's handed-off event: ${events.stdout}`);
     assert.match(operator.stderr(), new RegExp(`hactl failover S1 --to ${c}: done: failover of S1 from ${b} to ${c} requested`));
+    // The event history, filtered in the page: only the hand-over.
     await page.waitForFunction(`document.querySelectorAll('#events-body tbody tr').length > 0`);
+    await page.select('#f-what', 'handed-off');
+    const kinds = (await page.evaluate(`Array.from(document.querySelectorAll('#events-body tbody tr')).map((r) => r.children[3].textContent)`)) as string[];
+    assert.deepEqual(kinds, ['handed-off']);
+    await page.select('#f-what', '');
+    // The availability view: the lost host (unplanned) and the switchover (planned) on S1's timeline.
+    await page.waitForFunction(`document.querySelectorAll('#availability-body svg.timeline rect[fill^="url"]').length === 2`, { timeout: 10_000 });
+    const outages = (await page.evaluate(`Array.from(document.querySelectorAll('#availability-body svg.timeline rect[fill^="url"]')).map((r) => r.getAttribute('fill'))`)) as string[];
+    assert.deepEqual(outages, ['url(#unplanned)', 'url(#planned)']);
     await page.screenshot({ path: join(RESULTS, '3-after-switchover.png'), fullPage: true });
     // 200 % zoom of a 1280 px window: the page reflows to 640 CSS px, nothing is cut off sideways
     // (wide tables scroll inside their own box).
@@ -182,9 +199,10 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     await page.close();
     await stopWeb(operator);
 
+    phase('switchover done, filters and availability checked');
     // An observer: etcd authentication on, a user whose role may only read the cluster's keys.
     // The agents have no etcd credentials here, so they leave first (SIGTERM: a clean stop).
-    for (const n of ['n1', 'n2', 'n3']) await tc.lc.stopAgent(n);
+    await Promise.all(['n1', 'n2', 'n3'].map((n) => tc!.lc.stopAgent(n)));
     const prefix = tc.keys.prefix;
     const pwFile = join(dir, 'watcher.pw');
     await writeFile(pwFile, 'watcher-secret\n', { mode: 0o600 });
@@ -206,6 +224,7 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     await page2.goto(observer.url, { waitUntil: 'domcontentloaded' });
     await waitShown(page2, 'S1', 'S1 to the observer', (s) => s.state !== '', 15_000);
     assert.match(await page2.$eval('#who', (e) => e.textContent ?? ''), /^acting as watcher /);
+    phase('observer console loaded');
     // By keyboard only: Enter opens the confirmation with the focus on Cancel; Escape closes it,
     // runs nothing and gives the focus back; then Enter, Tab to the confirm button, Enter.
     await page2.focus('#maint-S1');
