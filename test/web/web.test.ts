@@ -130,7 +130,16 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     const operator = await startWeb([], env);
     webs.push(operator);
     browser = await launching;
+    // Any script error or failed load (a CSP violation too) in either page fails the test at the end.
+    const pageErrors: string[] = [];
+    const watchErrors = (p: Page): void => {
+      p.on('pageerror', (e) => pageErrors.push(`${p.url()}: ${String(e)}`));
+      p.on('console', (m) => {
+        if (m.type() === 'error') pageErrors.push(`${p.url()}: ${m.text()}`);
+      });
+    };
     const page = await browser.newPage();
+    watchErrors(page);
     await page.setViewport({ width: 1280, height: 900 });
     await page.goto(operator.url, { waitUntil: 'domcontentloaded' });
     assert.ok(!page.url().includes('token='), 'the token is traded for a cookie and leaves the address bar');
@@ -220,6 +229,7 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     const observer = await startWeb(creds, env);
     webs.push(observer);
     const page2 = await browser.newPage();
+    watchErrors(page2);
     await page2.setViewport({ width: 1280, height: 900 });
     await page2.goto(observer.url, { waitUntil: 'domcontentloaded' });
     await waitShown(page2, 'S1', 'S1 to the observer', (s) => s.state !== '', 15_000);
@@ -252,6 +262,7 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     await page2.screenshot({ path: join(RESULTS, '4-observer-refused.png'), fullPage: true });
     await page2.setViewport({ width: 1000, height: 420 });
     await page2.screenshot({ path: join(RESULTS, 'web-observer-refused.png') });
+    assert.deepEqual(pageErrors, [], 'no script errors or failed loads in the pages');
     t.diagnostic(`screenshots in ${RESULTS}`);
   } finally {
     await browser?.close().catch(() => undefined);
