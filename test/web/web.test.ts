@@ -196,6 +196,12 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     const outages = (await page.evaluate(`Array.from(document.querySelectorAll('#availability-body svg.timeline rect[fill^="url"]')).map((r) => r.getAttribute('fill'))`)) as string[];
     assert.deepEqual(outages, ['url(#unplanned)', 'url(#planned)']);
     await page.screenshot({ path: join(RESULTS, '3-after-switchover.png'), fullPage: true });
+    // A ban through the page shows up in the set's card (pushed), and Clear bans removes it.
+    await page.select('#ban-S1', a);
+    assert.equal(await act(page, '#banbtn-S1', new RegExp(`^Keep S1 off ${a} until it is cleared`)), `Done: ${a} banned for S1 until hactl clear`);
+    await page.waitForFunction(`Array.from(document.querySelectorAll('#set-S1 caption')).some((c) => c.textContent === 'Bans' && c.closest('table').textContent.includes(${JSON.stringify(a)} + 'until cleared'))`, { timeout: 10_000 });
+    assert.equal(await act(page, '#clear-S1', new RegExp(`^Remove every ban \\(on ${a}\\)`)), 'Done: cleared bans and pending moves of S1');
+    await page.waitForFunction(`document.querySelector('#set-S1').textContent.includes('No bans.')`, { timeout: 10_000 });
     // 200 % zoom of a 1280 px window: the page reflows to 640 CSS px, nothing is cut off sideways
     // (wide tables scroll inside their own box).
     await page.setViewport({ width: 640, height: 900, deviceScaleFactor: 2 });
@@ -208,7 +214,7 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     await page.close();
     await stopWeb(operator);
 
-    phase('switchover done, filters and availability checked');
+    phase('switchover done, filters, availability and bans checked');
     // An observer: etcd authentication on, a user whose role may only read the cluster's keys.
     // The agents have no etcd credentials here, so they leave first (SIGTERM: a clean stop).
     await Promise.all(['n1', 'n2', 'n3'].map((n) => tc!.lc.stopAgent(n)));

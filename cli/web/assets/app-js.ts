@@ -25,7 +25,7 @@ function dur(ms) {
 const TONES = {
   running: ['ok', '\u2714'], online: ['ok', '\u2714'], ok: ['ok', '\u2714'], up: ['ok', '\u2714'],
   starting: ['info', '\u25B6'], stopping: ['info', '\u25A0'], standby: ['warn', '\u23F8'], maintenance: ['warn', '\u2692'],
-  stopped: ['warn', '\u25A0'], unchecked: ['warn', '?'], new: ['info', '\u2605'], unknown: ['warn', '?'], gone: ['info', '\u2013'],
+  stopped: ['warn', '\u25A0'], disabled: ['warn', '\u23F9'], unchecked: ['warn', '?'], new: ['info', '\u2605'], unknown: ['warn', '?'], gone: ['info', '\u2013'],
   failed: ['bad', '\u2716'], blocked: ['bad', '\u26D4'], offline: ['bad', '\u2716'], fenced: ['bad', '\u26A1'], down: ['bad', '\u2716'],
 };
 function badge(state) {
@@ -87,7 +87,7 @@ function renderSet(s, set) {
   }
   body += table('Resources', ['Resource', 'Type', 'State', 'Fails', 'Last failure'], set.resources.map((r) => [r.id, r.type, html(badge(r.state)), r.failCount, { cls: 'reason', html: esc(r.lastReason || '-') }]));
   body += bans.length === 0 ? '<p class="muted">No bans.</p>'
-    : table('Bans', ['Host', 'Until', 'Why'], bans.map((b) => [b.node, b.until ? stamp(Date.parse(b.until)) : 'until cleared', { cls: 'reason', html: esc(b.reason || b.why || '-') }]));
+    : table('Bans', ['Host', 'Until', 'Why'], bans.map((b) => [b.node, b.until ? stamp(typeof b.until === 'number' ? b.until : Date.parse(b.until)) : 'until cleared', { cls: 'reason', html: esc(b.reason || b.why || '-') }]));
   let acts = '';
   if (set.mode !== 'clone') {
     const others = nodes.filter((n) => n !== set.node);
