@@ -10,8 +10,8 @@ import { parseListen } from '../../cli/web/listen.js';
 import { bansFromKvs } from '../../cli/web/live.js';
 import { BAN_FOREVER_WALL_MS } from '../../cli/commands/intents.js';
 
-// Nothing listens on port 9 of TEST-NET-1: if a check let the command through, it could not reach etcd either.
-const env = { HACTL_ENDPOINTS: 'http://192.0.2.1:9', HACTL_CLUSTER: 'webcli' };
+// Loopback port 9 (discard), where no etcd listens: a check that let the command through would fail differently.
+const env = { HACTL_ENDPOINTS: 'http://127.0.0.1:9', HACTL_CLUSTER: 'webcli' };
 
 test('hactl web refuses a bad or exposed --listen in one line, exit 2, before connecting', async () => {
   const cases: [string[], string][] = [
