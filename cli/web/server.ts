@@ -29,7 +29,8 @@ export interface WebServerOptions {
   onAction?: (line: string) => void;
 }
 
-const COOKIE = 'hactl_web';
+/** Cookies are per host, not per port: one name per port lets two consoles run side by side. */
+const cookieName = (req: IncomingMessage): string => `hactl_web_${req.socket.localPort ?? 0}`;
 const MAX_BODY_BYTES = 4096;
 /** A comment line on idle streams, so proxies and browsers keep them open (not a poll: no data). */
 const KEEPALIVE_MS = 15_000;
@@ -71,11 +72,11 @@ export function createWebServer(opts: WebServerOptions): WebServer {
     // First visit with the printed URL: keep the token in a cookie and drop it from the address bar.
     if (req.method === 'GET' && url.pathname === '/' && url.searchParams.has('token')) {
       if (!tokenOk(url.searchParams.get('token') ?? undefined)) return send(res, 403, 'text/plain', 'wrong token: open the URL hactl web printed\n');
-      res.writeHead(303, { ...SECURITY_HEADERS, Location: '/', 'Set-Cookie': `${COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}` });
+      res.writeHead(303, { ...SECURITY_HEADERS, Location: '/', 'Set-Cookie': `${cookieName(req)}=${token}; Path=/; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}` });
       res.end();
       return;
     }
-    if (!tokenOk(cookie(req, COOKIE))) return send(res, 401, 'text/plain', 'not signed in: open the URL hactl web printed (it carries a token)\n');
+    if (!tokenOk(cookie(req, cookieName(req)))) return send(res, 401, 'text/plain', 'not signed in: open the URL hactl web printed (it carries a token)\n');
 
     if (req.method === 'GET') {
       if (url.pathname === '/') return send(res, 200, 'text/html; charset=utf-8', INDEX_HTML);
