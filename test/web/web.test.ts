@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,7 +86,9 @@ async function waitShown(page: Page, set: string, what: string, pred: (s: { stat
 
 /** Clicks an action button, checks the confirmation text, confirms, and returns the notice line. */
 async function act(page: Page, buttonSelector: string, expectText: RegExp): Promise<string> {
-  await page.click(buttonSelector);
+  // Clicked inside the page, in one step: a redraw between finding the button and clicking it
+  // (the page redraws when the cluster changes) cannot detach it. Real key presses are tested below.
+  await page.$eval(buttonSelector, (b) => (b as unknown as { click(): void }).click());
   await page.waitForSelector('#confirm[open]', { timeout: 10_000 });
   const text = await page.$eval('#confirm-text', (e) => e.textContent ?? '');
   assert.match(text, expectText);
@@ -215,21 +217,35 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     await stopWeb(operator);
 
     phase('switchover done, filters, availability and bans checked');
-    // An observer: etcd authentication on, a user whose role may only read the cluster's keys.
-    // The agents have no etcd credentials here, so they leave first (SIGTERM: a clean stop).
+    // An observer: etcd authentication on (the agents log in as hactl-agent-<node>, read-write on the
+    // cluster's keys), and a user `watcher` whose role may only read them. The agents stop cleanly
+    // (SIGTERM), get their credentials and come back, so the observer faces a running set.
     await Promise.all(['n1', 'n2', 'n3'].map((n) => tc!.lc.stopAgent(n)));
     const prefix = tc.keys.prefix;
     const pwFile = join(dir, 'watcher.pw');
+    const agentPwFile = join(dir, 'agent.pw');
     await writeFile(pwFile, 'watcher-secret\n', { mode: 0o600 });
+    await writeFile(agentPwFile, 'agent-secret\n', { mode: 0o600 });
     await tc.client.role('root').create();
+    await tc.client.role('hactl-agent').create();
+    await tc.client.role('hactl-agent').grant({ permission: 'Readwrite', range: Range.prefix(prefix) });
     await tc.client.role('hactl-observer').create();
     await tc.client.role('hactl-observer').grant({ permission: 'Read', range: Range.prefix(prefix) });
     await tc.client.auth.userAdd({ name: 'root', password: 'root-secret' });
     await tc.client.user('root').addRole('root');
     await tc.client.auth.userAdd({ name: 'watcher', password: 'watcher-secret' });
     await tc.client.user('watcher').addRole('hactl-observer');
+    for (const agent of tc.lc.agents) {
+      await tc.client.auth.userAdd({ name: `hactl-agent-${agent.node}`, password: 'agent-secret' });
+      await tc.client.user(`hactl-agent-${agent.node}`).addRole('hactl-agent');
+      const yaml = await readFile(agent.configFile, 'utf8');
+      const withAuth = yaml.replace(/^etcd: \{ endpoints: \[([^\]]*)\] \}$/m, `etcd: { endpoints: [$1], auth: { username: hactl-agent-${agent.node}, passwordFile: ${agentPwFile} } }`);
+      assert.notEqual(withAuth, yaml, `the etcd line of ${agent.configFile}`);
+      await writeFile(agent.configFile, withAuth);
+    }
     await tc.client.auth.authEnable();
     root = new Etcd3({ hosts: tc.lc.endpoints, auth: { username: 'root', password: 'root-secret' } });
+    for (const agent of tc.lc.agents) await tc.lc.startAgent(agent.node);
 
     const creds = ['--user', 'watcher', '--password-file', pwFile];
     const observer = await startWeb(creds, env);
@@ -238,9 +254,22 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     watchErrors(page2);
     await page2.setViewport({ width: 1280, height: 900 });
     await page2.goto(observer.url, { waitUntil: 'domcontentloaded' });
-    await waitShown(page2, 'S1', 'S1 to the observer', (s) => s.state !== '', 15_000);
+    const owned = await waitShown(page2, 'S1', 'S1 running again, to the observer', (s) => s.state === 'running', 30_000);
     assert.match(await page2.$eval('#who', (e) => e.textContent ?? ''), /^acting as watcher /);
-    phase('observer console loaded');
+    phase('observer console loaded, S1 running again');
+    // The observer asks for a switchover: refused with the line `hactl failover` gives this user.
+    const elsewhere = ['n1', 'n2', 'n3'].find((n) => n !== owned.node)!;
+    await page2.select('#target-S1', elsewhere);
+    const failoverRefusal = await act(page2, '#switch-S1', new RegExp(`^Planned switchover of S1 from ${owned.node} to ${elsewhere}`));
+    const cliFailover = await runHactl(['failover', 'S1', '--to', elsewhere, ...creds], env);
+    assert.equal(cliFailover.code, 4, cliFailover.stderr);
+    assert.equal(cliFailover.stderr, `hactl: watcher cannot fail over: etcd permission denied on ${prefix}intents/\n`);
+    assert.equal(failoverRefusal, `Refused (exit 4): watcher cannot fail over: etcd permission denied on ${prefix}intents/`);
+    assert.equal((await root.get(tc.keys.failoverIntent('S1')).string()) ?? null, null, 'no intent was written');
+    await page2.setViewport({ width: 1000, height: 420 });
+    await page2.evaluate('window.scrollTo(0, 0)');
+    await page2.screenshot({ path: join(RESULTS, 'web-observer-refused.png') });
+    await page2.setViewport({ width: 1280, height: 900 });
     // By keyboard only: Enter opens the confirmation with the focus on Cancel; Escape closes it,
     // runs nothing and gives the focus back; then Enter, Tab to the confirm button, Enter.
     await page2.focus('#maint-S1');
@@ -250,14 +279,14 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     await page2.keyboard.press('Escape');
     await page2.waitForFunction(`!document.getElementById('confirm').open`, { timeout: 5000 });
     assert.equal(await page2.evaluate('document.activeElement.id'), 'maint-S1');
-    assert.equal(await page2.$eval('#notice', (e) => e.textContent ?? ''), '', 'Escape ran nothing');
+    assert.equal(await page2.$eval('#notice', (e) => e.textContent ?? ''), failoverRefusal, 'Escape ran nothing');
     await page2.keyboard.press('Enter');
     await page2.waitForSelector('#confirm[open]', { timeout: 10_000 });
     assert.match(await page2.$eval('#confirm-text', (e) => e.textContent ?? ''), /^Maintenance on for S1: /);
     await page2.keyboard.press('Tab');
     assert.equal(await page2.evaluate('document.activeElement.id'), 'confirm-ok');
     await page2.keyboard.press('Enter');
-    await page2.waitForFunction(`/^(Done|Refused|Failed)/.test(document.getElementById('notice')?.textContent ?? '')`, { timeout: 30_000 });
+    await page2.waitForFunction(`/^(Done|Refused|Failed)/.test(document.getElementById('notice')?.textContent ?? '') && !document.getElementById('notice').textContent.includes('fail over')`, { timeout: 30_000 });
     const refusal = await page2.$eval('#notice', (e) => e.textContent ?? '');
     const cli = await runHactl(['maintenance', 'on', 'S1', ...creds], env);
     assert.equal(cli.code, 4, cli.stderr);
@@ -266,8 +295,6 @@ test('hactl web: live view in Chromium, the set moves without reload, switchover
     assert.equal(refusal, `Refused (exit 4): ${line}`, 'the page gives the CLI line and exit code');
     assert.equal((await root.get(tc.keys.maintenance('S1')).string()) ?? null, null, 'the observer wrote nothing');
     await page2.screenshot({ path: join(RESULTS, '4-observer-refused.png'), fullPage: true });
-    await page2.setViewport({ width: 1000, height: 420 });
-    await page2.screenshot({ path: join(RESULTS, 'web-observer-refused.png') });
     assert.deepEqual(pageErrors, [], 'no script errors or failed loads in the pages');
     t.diagnostic(`screenshots in ${RESULTS}`);
   } finally {

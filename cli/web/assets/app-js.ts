@@ -50,6 +50,15 @@ function select(id, label, options) {
     options.map((o) => '<option value="' + esc(o[0]) + '"' + (o[0] === keep ? ' selected' : '') + '>' + esc(o[1]) + '</option>').join('') + '</select></label>';
 }
 
+// A section is replaced only when what it shows changed: fewer redraws, and a click or a choice in
+// progress is not lost to an update of something else.
+const drawn = {};
+function setHtml(id, markup) {
+  if (drawn[id] === markup) return;
+  drawn[id] = markup;
+  $(id).innerHTML = markup;
+}
+
 let snap = null;
 let actions = [];
 
@@ -60,7 +69,7 @@ function renderHosts(s) {
       : n.state === 'online' ? button('Standby', { action: 'standby', node: n.name }, ' id="standby-' + esc(n.name) + '"') : '';
     return [html('<strong>' + esc(n.name) + '</strong>'), html(badge(n.state) + (n.maintenance ? ' ' + badge('maintenance') : '')), lease, n.sets.join(', '), html(act)];
   });
-  $('hosts-body').innerHTML = rows.length === 0 ? '<p>No hosts known yet.</p>' : table('', ['Host', 'State', 'Lease', 'Sets', 'Action'], rows);
+  setHtml('hosts-body', rows.length === 0 ? '<p>No hosts known yet.</p>' : table('', ['Host', 'State', 'Lease', 'Sets', 'Action'], rows));
 }
 
 function bansOf(s, set) {
@@ -110,14 +119,14 @@ function renderSet(s, set) {
 }
 
 function renderSets(s) {
-  $('sets-body').innerHTML = s.status.sets.length === 0 ? '<p>No service sets configured (hactl config apply FILE).</p>'
-    : '<div class="cards">' + s.status.sets.map((set) => renderSet(s, set)).join('') + '</div>';
+  setHtml('sets-body', s.status.sets.length === 0 ? '<p>No service sets configured (hactl config apply FILE).</p>'
+    : '<div class="cards">' + s.status.sets.map((set) => renderSet(s, set)).join('') + '</div>');
 }
 
 function renderDevices(s) {
   const d = s.status.devices;
-  $('devices-body').innerHTML = d.length === 0 ? '<p>No fence devices configured.</p>'
-    : table('', ['Device', 'Agent', 'Fences', 'Health', 'Checked', 'By', 'Why'], d.map((x) => [x.name, x.agent, x.fences.join(', '), html(badge(x.state)), clock(x.checkedAt || null), x.by, { cls: 'reason', html: esc(x.reason || '-') }]));
+  setHtml('devices-body', d.length === 0 ? '<p>No fence devices configured.</p>'
+    : table('', ['Device', 'Agent', 'Fences', 'Health', 'Checked', 'By', 'Why'], d.map((x) => [x.name, x.agent, x.fences.join(', '), html(badge(x.state)), clock(x.checkedAt || null), x.by, { cls: 'reason', html: esc(x.reason || '-') }])));
 }
 
 function timeline(a) {
@@ -162,7 +171,7 @@ function renderAvailability(s) {
   }
   const notes = r.notes.concat(...r.sets.map((a) => a.notes));
   if (notes.length > 0) out += '<h3>Notes</h3><ul>' + notes.map((n) => '<li>' + esc(n) + '</li>').join('') + '</ul>';
-  $('availability-body').innerHTML = out;
+  setHtml('availability-body', out);
 }
 
 function fillFilter(id, values) {
@@ -185,15 +194,15 @@ function renderEvents() {
   const fromMs = fSince > 0 ? Date.now() - fSince : 0;
   const shown = s.events.filter((e) => (!fSet || e.set === fSet || (e.set && e.set.split(':')[0] === fSet)) && (!fNode || e.node === fNode) && (!fWhat || e.what === fWhat) && e.atWallMs >= fromMs && (!fText || (e.reason + ' ' + (e.resource || '')).toLowerCase().indexOf(fText) >= 0));
   $('events-count').textContent = shown.length + ' of ' + s.events.length + ' newest events shown (' + s.eventsTotal + ' in the history), newest first';
-  $('events-body').innerHTML = table('', ['Time', 'Host', 'Set', 'Event', 'Reason', 'Details'], shown.map((e) => [
+  setHtml('events-body', table('', ['Time', 'Host', 'Set', 'Event', 'Reason', 'Details'], shown.map((e) => [
     stamp(e.atWallMs), e.node, e.set, e.what, { cls: 'reason', html: esc(e.reason) }, [e.resource ? 'resource ' + e.resource : '', e.rc !== undefined ? 'rc ' + e.rc : '', e.token ? 'token ' + e.token : ''].filter(Boolean).join(', '),
-  ]));
+  ])));
 }
 
 function renderClusterActions(s) {
   const m = s.status.maintenance;
-  $('cluster-actions').innerHTML = (m ? badge('maintenance') + ' ' : '') +
-    (m ? button('Cluster maintenance off', { action: 'maintenance-off' }, ' id="maint-cluster"') : button('Cluster maintenance on', { action: 'maintenance-on' }, ' id="maint-cluster"'));
+  setHtml('cluster-actions', (m ? badge('maintenance') + ' ' : '') +
+    (m ? button('Cluster maintenance off', { action: 'maintenance-off' }, ' id="maint-cluster"') : button('Cluster maintenance on', { action: 'maintenance-on' }, ' id="maint-cluster"')));
 }
 
 function render(s) {
