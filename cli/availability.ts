@@ -32,6 +32,9 @@
 //                                                           a reason not recognised counts as unplanned
 //   monitor-failed, start-failed, stop-failed    unplanned (a restart in place is an outage too, from
 //                                                           the failed monitor to the next `running`)
+//   self-fenced                                  unplanned (the owner lost etcd and stopped the set
+//                                                           before its lease could expire; written when
+//                                                           etcd answered again, with the time it happened)
 //   acquired "... lost its lease ..."            unplanned (node loss). The host died earlier than
 //                                                           this: up to leaseTtl before. That part is not
 //                                                           recorded, so such an outage is a lower bound
@@ -162,7 +165,8 @@ export function yearlyBudgetMs(targetPercent: number): number {
 }
 
 // `cleanup` (hactl cleanup) changes no state by itself: the next `running` ends an outage.
-const KNOWN = new Set(['node-online', 'acquired', 'running', 'stopped', 'released', 'handed-off', 'start-failed', 'stop-failed', 'monitor-failed', 'intent-refused', 'cleanup']);
+// `etcd-lost`, `etcd-resumed` and `events-lost` are about a node, not a set: they explain, `self-fenced` counts.
+const KNOWN = new Set(['node-online', 'acquired', 'running', 'stopped', 'released', 'handed-off', 'start-failed', 'stop-failed', 'monitor-failed', 'self-fenced', 'intent-refused', 'cleanup', 'etcd-lost', 'etcd-resumed', 'events-lost']);
 
 /** Reasons of a `stopped`/`released` that mean a planned stop (see agent/core/decide.ts and agent/shell/agent.ts). */
 const PLANNED_REASONS = [
@@ -342,7 +346,8 @@ function setAvailability(name: string, events: HistoryEvent[], configured: boole
       }
       case 'monitor-failed':
       case 'start-failed':
-      case 'stop-failed': {
+      case 'stop-failed':
+      case 'self-fenced': {
         if (state === 'up') {
           if (fromUpNode) openOutage('unplanned', e, false);
         } else if (state === 'down') escalate(t);

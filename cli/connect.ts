@@ -73,9 +73,12 @@ export async function connect(opts: GlobalOptions): Promise<Session> {
     throw new CliError(`cannot read etcd credentials: ${(err as NodeJS.ErrnoException).code ?? String(err)} ${(err as { path?: string }).path ?? ''}`.trim(), EXIT.USAGE);
   }
   const keys = Keys.forCluster(config.cluster);
-  const client = makeEtcdClient(conn, await answeringEndpoints(conn, keys.config()));
+  const client = makeEtcdClient(conn, await answeringEndpoints(conn, keys.config()), CLI_SKIP_FAILED_MEMBER_MS);
   return { config, client, keys, identity: conn.auth?.username ?? certificateCn(conn.tls?.cert), close: () => client.close() };
 }
+
+/** A one-shot command fails fast once a member failed three calls in a row (see makeEtcdClient). */
+const CLI_SKIP_FAILED_MEMBER_MS = 5000;
 
 /** How long after the first member answers the others may still answer and be kept. */
 const PROBE_GRACE_MS = 150;

@@ -20,7 +20,7 @@ export interface ResourceStatus {
 export interface SetStatus {
   name: string;
   mode: 'singleton' | 'clone';
-  state: 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'blocked' | 'maintenance';
+  state: 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'blocked' | 'maintenance' | 'stale';
   node: string | null;
   /** Clone sets: the nodes running an instance. */
   nodes?: string[];
@@ -29,6 +29,11 @@ export interface SetStatus {
   since: string | null;
   fencingToken: number | null;
   reason?: string;
+  /**
+   * The owner's status record cannot be trusted (state `stale`): its owner has not been heard from
+   * for `ageMs` (etcd outage, agent stopped), or is gone. `lastState` is what the record said.
+   */
+  stale?: { ageMs: number; lastState: string };
   resources: ResourceStatus[];
 }
 
@@ -154,13 +159,17 @@ function instanceStatus(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, ke
   const owner = view.owners.get(name);
   const record = parseStatus(kvs.get(keys.status(name))?.value);
   const current = owner && record && record.fencingToken === owner.token && record.node === owner.node ? record : null;
+  const stale = current && owner ? staleness(view, kvs, keys, owner, current, expanded.timing.leaseTtl, wallMs) : null;
   const resources: ResourceStatus[] = spec.resources.map((r, i) => {
     const rs = current?.resources?.[i];
-    return { id: r.id, type: r.type, state: rs?.state ?? 'stopped', failCount: rs?.failCount ?? 0, ...(rs?.lastReason ? { lastReason: rs.lastReason } : {}) };
+    return { id: r.id, type: r.type, state: stale ? 'unknown' : (rs?.state ?? 'stopped'), failCount: rs?.failCount ?? 0, ...(rs?.lastReason ? { lastReason: rs.lastReason } : {}) };
   });
   let state: SetStatus['state'];
   let reason: string | undefined;
-  if (view.maintenance.cluster || view.maintenance.sets.has(base)) {
+  if (stale) {
+    state = 'stale';
+    reason = `${stale.why}; it last reported ${current!.state}${current!.reason ? ` (${current!.reason})` : ''}`;
+  } else if (view.maintenance.cluster || view.maintenance.sets.has(base)) {
     state = 'maintenance';
     reason = view.maintenance.cluster ? 'cluster-wide maintenance' : `maintenance of ${base}`;
   } else if (owner) {
@@ -185,8 +194,30 @@ function instanceStatus(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, ke
     since: current?.sinceWallMs ? new Date(current.sinceWallMs).toISOString() : null,
     fencingToken: owner?.token ?? null,
     ...(reason ? { reason } : {}),
+    ...(stale ? { stale: { ageMs: stale.ageMs, lastState: current!.state } } : {}),
     resources,
   };
+}
+
+/**
+ * A status record is written by its owner only when something changes, so its age alone says
+ * nothing; the owner's heartbeat (`aliveAtWallMs` in its node key, refreshed once per leaseTtl
+ * while its lease is sound) does. The record is stale when the owner's node key is gone or belongs
+ * to another life of its agent, or when neither the heartbeat nor the record's own state change
+ * is more recent than 2 × leaseTtl + 2 s (the slack allows for clock skew between hosts). Right
+ * after an etcd outage the agents' heartbeats are old: a record written before it (a set shown
+ * running while its owner had stopped it) is shown as stale until the owner writes again.
+ */
+function staleness(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, keys: Keys, owner: { node: string; leaseId: string }, record: StoredStatus, leaseTtlMs: number, wallMs: number): { why: string; ageMs: number } | null {
+  const node = view.nodes.get(owner.node);
+  if (!node) return { why: `${owner.node} is offline: its status record is stale`, ageMs: record.sinceWallMs ? Math.max(0, wallMs - record.sinceWallMs) : 0 };
+  if (node.leaseId !== owner.leaseId) return { why: `the status record is from an earlier run of ${owner.node}'s agent`, ageMs: record.sinceWallMs ? Math.max(0, wallMs - record.sinceWallMs) : 0 };
+  const aliveAtWallMs = parseJson(kvs.get(keys.node(owner.node))?.value)?.aliveAtWallMs;
+  if (typeof aliveAtWallMs !== 'number') return null; // an agent without a heartbeat (older version): cannot tell
+  const lastSignMs = Math.max(aliveAtWallMs, record.sinceWallMs ?? 0);
+  const ageMs = wallMs - lastSignMs;
+  if (ageMs <= 2 * leaseTtlMs + 2000) return null;
+  return { why: `${owner.node} has not been heard from for ${(ageMs / 1000).toFixed(1)} s (etcd unreachable from it, or its agent stuck): its status record is stale`, ageMs };
 }
 
 interface StoredStatus {
@@ -215,7 +246,8 @@ function parseJson(text: string | undefined): Record<string, unknown> | null {
 /**
  * Lease health of the online nodes: one LeaseTimeToLive call per node (in parallel, 1 s deadline).
  * A granted TTL other than the configured leaseTtl is a problem worth a warning: etcd raised it
- * (election timeout too long for that TTL, install.md §4) and failure detection is that much slower.
+ * (election timeout too long for that TTL, install.md §4), or an owner kept its lease after a
+ * leaseTtl change; failure detection then follows the granted TTL.
  */
 export async function addLeaseHealth(client: Etcd3, status: ClusterStatus, kvs: ReadonlyMap<string, KvEntry>, keys: Keys): Promise<void> {
   const leaseTtlMs = status.leaseTtlMs;
@@ -228,7 +260,11 @@ export async function addLeaseHealth(client: Etcd3, status: ClusterStatus, kvs: 
         const ttl = Number(res.TTL);
         n.lease = { id, grantedTtlSeconds: Number(res.grantedTTL), remainingMs: ttl > 0 ? ttl * 1000 : 0 };
         if (leaseTtlMs !== undefined && Number(res.grantedTTL) * 1000 !== leaseTtlMs) {
-          status.problems.push(`${n.name}'s lease was granted ${res.grantedTTL}s, not timing.leaseTtl ${leaseTtlMs / 1000}s: etcd raises TTLs below 1.5 × its --election-timeout (install.md §4)`);
+          // Two causes: etcd raised it, or the agent owns a set and keeps its lease (and TTL) until
+          // it restarts; failure detection (and the fast fenced takeover) follows the granted TTL.
+          status.problems.push(
+            `${n.name}'s lease was granted ${res.grantedTTL}s, not timing.leaseTtl ${leaseTtlMs / 1000}s: an agent that owns a set keeps its lease's TTL until it restarts, and etcd raises TTLs below 1.5 × its --election-timeout (install.md §4); failures of ${n.name} are detected on the ${res.grantedTTL}s TTL`,
+          );
         }
       } catch {
         n.lease = null;

@@ -28,6 +28,11 @@ export function decideSet(input: DecideInput): SetDecision {
   const leaseOk = lease !== null && nowMs < lease.validUntilMs - config.timing.fenceMargin;
   if (!leaseOk) {
     const why = lease === null ? 'no etcd lease' : `etcd lease in doubt (valid ${Math.max(0, Math.round(lease.validUntilMs - nowMs))}ms more, fenceMargin ${config.timing.fenceMargin}ms)`;
+    // After a failed stop, the resources still known to run are stopped first (below the failed
+    // one too: the floating IP goes even when the queue manager above it hangs); the failed one is
+    // tried again only after them (the shell paces those retries).
+    const running = local.stopFailure ? local.resources.lastIndexOf('running') : -1;
+    if (running >= 0) return stop(running, input, `${why}: self-fencing; stop failed earlier (${local.stopFailure}), stopping ${resourceId(input, running)} meanwhile`);
     if (active >= 0) return stop(active, input, `${why}: self-fencing, stopping ${resourceId(input, active)}`);
     if (local.stopFailure) return none('blocked', `${why}; stop failed earlier: ${local.stopFailure}`);
     return none('stopped', `${why}: not starting anything`);
@@ -79,7 +84,8 @@ function decideAsNonOwner(input: DecideInput, owner: OwnerRecord | undefined, ac
   // latest revision — a fence must come after its most recent hold (found by the simulator).
   let unsettled = (holder?.unsettled ?? []).filter((u) => u.node !== me);
   if (holder !== undefined && !holder.released && holder.node !== me) {
-    unsettled = [...unsettled.filter((u) => u.node !== holder.node), { node: holder.node, afterRevision: holder.modRevision }];
+    const lost = { node: holder.node, afterRevision: holder.modRevision, ...(holder.graceMs !== undefined ? { graceMs: holder.graceMs } : {}), ...(holder.stopFailed ? { stopFailed: true } : {}) };
+    unsettled = [...unsettled.filter((u) => u.node !== holder.node), lost];
   }
   const dirty = unsettled.length > 0;
   const reason = dirty
@@ -137,6 +143,13 @@ function decideAsOwner(input: DecideInput, owner: OwnerRecord, active: number): 
   // exclusive sets) or given the takeover grace, before ANY start — also of a later resource while
   // earlier ones run (an agent restart mid-takeover; found by the simulator, BUG-11).
   const unfenced = local.unsettled.filter((u) => (view.fences.get(u.node)?.modRevision ?? 0) <= u.afterRevision);
+  // A host whose stop failed may run anything of the set: no grace can cover an unknown state, so
+  // it needs a fence (or an operator's confirmation) whether or not the set requires fencing.
+  const stopFailed = unfenced.filter((u) => u.stopFailed);
+  if (stopFailed.length > 0) {
+    const node = stopFailed[0].node;
+    return { ...none('blocked', `waiting for ${node} to be fenced before starting ${set}: a stop of ${set} failed on ${node}, so what runs there is unknown; ${fenceHint(config, node)}`), awaitsFence: unfenced.map((u) => u.node) };
+  }
   if (unfenced.length > 0 && setRequiresFencing(spec)) {
     const node = unfenced[0].node;
     return { ...none('blocked', `waiting for ${node} to be fenced before starting ${set} (requireFencing): ${fenceHint(config, node)}`), awaitsFence: unfenced.map((u) => u.node) };

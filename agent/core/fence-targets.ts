@@ -86,11 +86,13 @@ export function fenceTargets(input: FenceTargetInput): FenceTarget[] {
       // least grantedTtl - (remainingSec + 1) s. A leader change renews every lease in full, which
       // only ever delays a suspicion.
       const unrenewedMs = (obs.grantedTtlSec - obs.remainingSec - 1) * 1000;
-      if (obs.remainingSec < 0 || unrenewedMs < suspectMs) continue;
+      const thresholdMs = suspectAfterForGrantedMs(suspectMs, config.timing.leaseTtl, obs.grantedTtlSec);
+      if (obs.remainingSec < 0 || unrenewedMs < thresholdMs) continue;
+      const scaled = thresholdMs === suspectMs ? '' : ` scaled to its ${obs.grantedTtlSec}s lease: ${thresholdMs / 1000}s`;
       targets.set(n.name, {
         node: n.name,
         why: 'suspected',
-        reason: `${n.name} has not renewed its lease for at least ${unrenewedMs / 1000}s (etcd: under ${obs.remainingSec + 1}s of ${obs.grantedTtlSec}s left; suspectAfter ${suspectMs / 1000}s): fencing it before the lease expires`,
+        reason: `${n.name} has not renewed its lease for at least ${unrenewedMs / 1000}s (etcd: under ${obs.remainingSec + 1}s of ${obs.grantedTtlSec}s left; suspectAfter ${suspectMs / 1000}s${scaled}): fencing it before the lease expires`,
         sets: n.sets,
         leaseId: n.leaseId,
         registeredRevision: n.registeredRevision,
@@ -115,6 +117,22 @@ export function fenceTargets(input: FenceTargetInput): FenceTarget[] {
 }
 
 /**
+ * The suspicion threshold for a lease granted `grantedTtlSec`: an owner keeps the TTL it was
+ * granted until it moves to a new lease (a changed `timing.leaseTtl` applies to owners later), and
+ * renews every grantedTtl/4, so `suspectAfter` is scaled by grantedTtl / leaseTtl — a 5 s lease
+ * judged by a 2 s rule would look unrenewed between two healthy keepalives. Never below two
+ * missed keepalives of that lease (grantedTtl / 2), never above what etcd's whole seconds can
+ * show (grantedTtl - 1 s). With the TTL the configuration asks for, this is `suspectAfter` itself.
+ */
+export function suspectAfterForGrantedMs(suspectMs: number, leaseTtlMs: number, grantedTtlSec: number): number {
+  const grantedMs = grantedTtlSec * 1000;
+  if (grantedMs === leaseTtlMs) return suspectMs;
+  if (grantedMs < 2000) return Infinity; // not a TTL hactl asks for: never judged
+  const scaledMs = Math.round((suspectMs * grantedMs) / leaseTtlMs);
+  return Math.min(grantedMs - 1000, Math.max(grantedMs / 2, scaledMs));
+}
+
+/**
  * Online hosts other than `me` that own a set not in maintenance, have a fence device, and were
  * not fenced since they registered.
  */
@@ -128,6 +146,20 @@ function candidateOwners(me: string, view: ClusterView, config: ClusterConfig): 
     if (sets.length > 0) out.push({ name: n.name, leaseId: n.leaseId, registeredRevision: n.registeredRevision, sets });
   }
   return out;
+}
+
+/** A host's life as the view shows it: its node key's create revision, 0 while it has none. */
+export function lifeOf(view: ClusterView, node: string): number {
+  return view.nodes.get(node)?.registeredRevision ?? 0;
+}
+
+/**
+ * Whether a host registered again since a fence of it was claimed for life `claimedLife`: its node
+ * key now is another one. A key that went away is not a new life (the old life's lease ended; its
+ * host may still run what it ran): that fence is still due.
+ */
+export function isNewLife(claimedLife: number, nowLife: number): boolean {
+  return nowLife !== 0 && nowLife !== claimedLife;
 }
 
 function hasFenceDevice(config: ClusterConfig, node: string): boolean {

@@ -3,7 +3,7 @@
 // 6 not configured (fatal: stop everywhere until cleanup); 7 not running; 8/9 promoted (running);
 // 190/191 degraded (success with a warning). Anything else, or a timeout, is an error.
 import type { ServiceSetConfig } from '../config/cluster-schema.js';
-import type { LocalSet, ResourcePhase, Unsettled } from './types.js';
+import type { HolderRecord, LocalSet, ResourcePhase, Unsettled } from './types.js';
 
 export type ActionOutcome =
   | { status: 'exited'; rc: number; reason?: string }
@@ -120,13 +120,34 @@ export function afterMonitor(local: LocalSet, index: number, resourceId: string,
   return next;
 }
 
+/**
+ * The takeover grace for `unsettled` hosts: the longest of this host's own (from its configuration)
+ * and what each unsettled host recorded for the configuration it ran.
+ */
+export function graceFor(unsettled: readonly Unsettled[], ownGraceMs: number): number {
+  return unsettled.reduce((ms, u) => Math.max(ms, u.graceMs ?? 0), ownGraceMs);
+}
+
 /** Ownership acquired: record the token, and the hosts an unplanned takeover must settle first. */
 export function afterAcquire(local: LocalSet, token: number, takeover: { unsettled: Unsettled[]; graceMs: number; nowMs: number }): LocalSet {
   const dirty = takeover.unsettled.length > 0;
-  return { ...local, token, moveAway: null, unsettled: takeover.unsettled, graceUntilMs: dirty ? takeover.nowMs + takeover.graceMs : null };
+  return { ...local, token, heldToken: token, moveAway: null, unsettled: takeover.unsettled, graceUntilMs: dirty ? takeover.nowMs + graceFor(takeover.unsettled, takeover.graceMs) : null };
+}
+
+/**
+ * The view shows this host as the owner under `token`, but this host has no memory of acquiring it:
+ * its acquire committed while the reply was lost (a library retry then saw `rejected`, or the
+ * outcome was unknown), or the agent restarted. The gate is taken up again from the holder record
+ * that acquisition wrote — never from local memory, which may be empty — and the grace counts
+ * afresh from now (longer than needed, never shorter).
+ */
+export function adoptOwnership(local: LocalSet, me: string, token: number, holder: HolderRecord | undefined, ownGraceMs: number, nowMs: number): LocalSet {
+  const fromThisHold = holder !== undefined && holder.node === me && !holder.released && holder.modRevision >= token;
+  const unsettled = fromThisHold ? holder.unsettled : [];
+  return { ...local, heldToken: token, unsettled, graceUntilMs: unsettled.length > 0 ? nowMs + graceFor(unsettled, ownGraceMs) : null };
 }
 
 /** Ownership released (after everything stopped). */
 export function afterRelease(local: LocalSet): LocalSet {
-  return { ...local, token: null, graceUntilMs: null, unsettled: [], moveAway: null, failureTimesMs: [] };
+  return { ...local, token: null, heldToken: null, graceUntilMs: null, unsettled: [], moveAway: null, failureTimesMs: [] };
 }

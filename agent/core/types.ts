@@ -28,6 +28,18 @@ export interface OwnerRecord {
 export interface Unsettled {
   node: string;
   afterRevision: number;
+  /**
+   * The takeover grace this host's own configuration needed (its stop timeouts minus fenceMargin),
+   * as it recorded when it acquired the set: the grace follows the spec the old owner ran, not the
+   * new owner's current configuration.
+   */
+  graceMs?: number;
+  /**
+   * A stop failed on this host: its resources are in an unknown state. Only a recorded fence (or an
+   * operator's `hactl fence NODE --confirm-down`) settles it — never a grace, whatever
+   * `requireFencing` says.
+   */
+  stopFailed?: boolean;
 }
 
 /** Who last acquired a set, and whether it let go cleanly (see agent/etcd/keys.ts). */
@@ -44,6 +56,10 @@ export interface HolderRecord {
   handoffTo?: string;
   /** A fatal failure (OCF rc 6) stops the set everywhere until `hactl cleanup`. */
   failed?: string;
+  /** The takeover grace the holder's configuration of the set needs (see Unsettled.graceMs). */
+  graceMs?: number;
+  /** The holder (still the owner) failed to stop the set: only a fence settles it (see Unsettled). */
+  stopFailed?: boolean;
   /** Revision of the acquisition or release that wrote this record. */
   modRevision: number;
 }
@@ -130,6 +146,12 @@ export interface LocalSet {
   resources: ResourcePhase[];
   /** The fencing token under which the running resources were started (null: none running). */
   token: number | null;
+  /**
+   * The owner key (token) this host knows it holds: set by its own acquisition, or adopted from the
+   * holder record when the view shows this host as owner of a token it has no memory of (an acquire
+   * whose reply was lost, an agent restart). Adoption takes the takeover gate up from that record.
+   */
+  heldToken: number | null;
   /** Start no exclusive resource before this monotonic time (takeover grace after an expiry). */
   graceUntilMs: number | null;
   /** After an unplanned takeover: the hosts that may still run the set (fence or grace first). */
@@ -185,6 +207,7 @@ export function emptyLocalSet(resourceCount: number): LocalSet {
   return {
     resources: new Array<ResourcePhase>(resourceCount).fill('stopped'),
     token: null,
+    heldToken: null,
     graceUntilMs: null,
     unsettled: [],
     stopFailure: null,

@@ -5,11 +5,18 @@
 import { readFile } from 'node:fs/promises';
 import { Etcd3, type IOptions } from 'etcd3';
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop } from 'cockatiel';
+import { isRecoverableError } from 'etcd3';
 import type { HostConfig } from '../config/host-config.js';
 import { parseDurationMs } from '../config/duration.js';
 
 /** HTTP/2 ping period; etcd refuses pings more often than --grpc-keepalive-min-time. */
 const GRPC_KEEPALIVE_MS = 1000;
+/**
+ * How long a member that failed three calls in a row is skipped before it is tried again. The
+ * library's default (5 s) kept every call blocked for up to 5 s after etcd's quorum came back.
+ */
+const MEMBER_HALF_OPEN_MS = 300;
 
 export interface EtcdConnection {
   endpoints: string[];
@@ -36,9 +43,23 @@ const requireLeader: Interceptor = (options, nextCall) =>
     },
   });
 
-export function makeEtcdClient(conn: EtcdConnection, endpoints: string[] = conn.endpoints): Etcd3 {
+/**
+ * `skipFailedMemberMs`: how long a member that failed three calls in a row is skipped. Agents want
+ * it short (they must act as soon as etcd is back); a one-shot CLI command against a dead etcd
+ * wants it long, so that its calls fail at once instead of each waiting for a connection.
+ */
+export function makeEtcdClient(conn: EtcdConnection, endpoints: string[] = conn.endpoints, skipFailedMemberMs = MEMBER_HALF_OPEN_MS): Etcd3 {
   const options: IOptions = {
     hosts: endpoints,
+    faultHandling: {
+      // No library retries, for any call: a transaction (or a lease grant or revoke) that timed out
+      // may have committed, and a re-sent copy then fails its compare and reads as `rejected` — a
+      // committed acquire reported as lost skipped the takeover gate. hactl decides what to repeat:
+      // every caller treats an error as `unknown` and re-reads or retries by itself.
+      global: noop,
+      // A member that keeps failing is skipped (the call goes to the next member) for a short while.
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: skipFailedMemberMs, breaker: new ConsecutiveBreaker(3) }),
+    },
     defaultCallOptions: (ctx) => (ctx.isStream ? { interceptors: [requireLeader] } : { deadline: callEndsAt(conn.callTimeoutMs) }),
     grpcOptions: {
       'grpc.keepalive_time_ms': GRPC_KEEPALIVE_MS,

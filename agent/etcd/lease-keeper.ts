@@ -20,6 +20,8 @@ type KeepAliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResp
 export interface LeaseKeeperListener {
   /** A keepalive was answered: the lease is ours at least until `validUntilMs` (monotonic). */
   renewed(validUntilMs: number): void;
+  /** A keepalive was answered after `rttMs` by `peer` (for metrics; optional). */
+  answered?(rttMs: number, peer: string): void;
   /** A keepalive went unanswered too long; the stream moves to the next member. Early warning only. */
   late(info: { sentAtMs: number; waitedMs: number; peer: string }): void;
   /** The server says the lease is gone (TTL 0): expired or revoked. Definitive. */
@@ -235,6 +237,7 @@ export class LeaseKeeper {
     }
     this.schedule();
     if (sentAtMs === undefined) return;
+    this.listener.answered?.(this.clock.monotonicMs() - sentAtMs, this.peer);
     this.grantedTtlSec = ttlSec;
     const validUntilMs = sentAtMs + ttlSec * 1000;
     if (validUntilMs > this.validUntilMs) {

@@ -4,15 +4,24 @@
 // `unknown` (no answer: it may or may not have committed — never treated as success).
 import type { Etcd3 } from 'etcd3';
 import { Keys } from './keys.js';
+import type { Unsettled } from '../core/types.js';
 
 export type TxnOutcome = { status: 'committed'; revision: number } | { status: 'rejected'; revision: number } | { status: 'unknown'; error: string };
 
 export interface HolderValue {
   node: string;
   released: boolean;
-  unsettled?: { node: string; afterRevision: number }[];
+  /**
+   * Hosts that may still run the set. Required on every write: a release that forgot them would
+   * let the next owner start with no fence and no grace.
+   */
+  unsettled: Unsettled[];
   handoffTo?: string;
   failed?: string;
+  /** The takeover grace this holder's configuration of the set needs (written on acquisition). */
+  graceMs?: number;
+  /** This holder, still the owner, failed to stop the set: only a fence settles it. */
+  stopFailed?: boolean;
   reason: string;
   atWallMs: number;
 }
@@ -32,6 +41,12 @@ export class ClusterStore {
         .then(this.client.put(this.keys.node(node)).value(JSON.stringify(record)).lease(leaseId), this.client.put(this.keys.member(node)).value(member))
         .commit(),
     );
+  }
+
+  /** Rewrites this node's record, only while the key is bound to `leaseId` (never undoes a later registration). */
+  async updateNode(node: string, leaseId: string, record: Record<string, unknown>): Promise<TxnOutcome> {
+    const key = this.keys.node(node);
+    return this.commit(() => this.client.if(key, 'Lease', '==', leaseId).then(this.client.put(key).value(JSON.stringify(record)).lease(leaseId)).commit());
   }
 
   /**
@@ -69,6 +84,15 @@ export class ClusterStore {
     const ops = [this.client.delete().key(k.owner(set)), this.client.put(k.holder(set)).value(JSON.stringify(holder)), this.client.delete().key(k.failoverIntent(set))];
     if (ban) ops.push(this.client.put(k.ban(set, ban.node)).value(JSON.stringify({ untilWallMs: ban.untilWallMs, reason: ban.reason })));
     return this.commit(() => this.client.if(k.owner(set), 'Create', '==', token).then(...ops).commit());
+  }
+
+  /**
+   * Rewrites the holder record of a set this host still owns (a failed stop, or its clearing after
+   * cleanup), only while `token` is still the owner's fencing token.
+   */
+  async updateHolder(set: string, token: number, holder: HolderValue): Promise<TxnOutcome> {
+    const k = this.keys;
+    return this.commit(() => this.client.if(k.owner(set), 'Create', '==', token).then(this.client.put(k.holder(set)).value(JSON.stringify(holder))).commit());
   }
 
   /** Writes the set's status, only while `token` is still the owner's fencing token. */

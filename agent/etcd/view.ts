@@ -91,9 +91,16 @@ export class ViewBuilder {
               failed: typeof v.failed === 'string' ? v.failed : undefined,
               unsettled: Array.isArray(v.unsettled)
                 ? (v.unsettled as unknown[])
-                    .filter((u): u is { node: string; afterRevision: number } => typeof u === 'object' && u !== null && typeof (u as { node?: unknown }).node === 'string')
-                    .map((u) => ({ node: u.node, afterRevision: Number(u.afterRevision ?? 0) }))
+                    .filter((u): u is { node: string; afterRevision: number; graceMs?: unknown; stopFailed?: unknown } => typeof u === 'object' && u !== null && typeof (u as { node?: unknown }).node === 'string')
+                    .map((u) => ({
+                      node: u.node,
+                      afterRevision: Number(u.afterRevision ?? 0),
+                      ...(typeof u.graceMs === 'number' ? { graceMs: u.graceMs } : {}),
+                      ...(u.stopFailed === true ? { stopFailed: true } : {}),
+                    }))
                 : [],
+              ...(typeof v.graceMs === 'number' ? { graceMs: v.graceMs } : {}),
+              ...(v.stopFailed === true ? { stopFailed: true } : {}),
               modRevision: kv.modRevision,
             });
           }

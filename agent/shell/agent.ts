@@ -17,8 +17,8 @@ import {
 } from '../config/cluster-schema.js';
 import { decideSet, highestActive } from '../core/decide.js';
 import { baseSetName, expandClones, INSTANCE_SEPARATOR } from '../core/clones.js';
-import { afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, describeOutcome } from '../core/results.js';
-import { emptyLocalSet, type ClusterView, type LocalSet, type SetDecision } from '../core/types.js';
+import { adoptOwnership, afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, describeOutcome } from '../core/results.js';
+import { emptyLocalSet, type ClusterView, type LocalSet, type OwnerRecord, type SetDecision } from '../core/types.js';
 import { makeEtcdClient, type EtcdConnection } from '../etcd/client.js';
 import { Keys } from '../etcd/keys.js';
 import { LeaseKeeper } from '../etcd/lease-keeper.js';
@@ -30,7 +30,8 @@ import { runAction, type ActionResult, type OcfAction } from '../ocf/runner.js';
 import type { Clock } from './clock.js';
 import { EventLog } from './events.js';
 import type { Logger } from './log.js';
-import { startHealthServer, type HealthServer } from './health.js';
+import { startHealthServer, type HealthServer, type ProbeState } from './health.js';
+import { agentMetrics, releaseCause, type AgentSnapshot } from './metrics.js';
 import { gatherHostFacts, type HostFacts } from './host-facts.js';
 import { Fencer } from './fencer.js';
 import { devicesToMonitor, fenceTargets, leasesToObserve } from '../core/fence-targets.js';
@@ -108,11 +109,18 @@ export class HostAgent {
   private stopping = false;
   private granting = false;
   private health: HealthServer | undefined;
+  /** When the decision loop last ran (monotonic): /health's liveness. */
+  private loopAtMs = 0;
+  /** Since when (wall clock) the lease is in doubt, for the outage's events; null: sound. */
+  private doubtSinceWallMs: number | null = null;
+  private heartbeatAtMs = -Infinity;
   private readonly runDir: string;
   /** The TTL this agent asked for (etcd may grant more); compared with the configured leaseTtl. */
   private requestedTtlSec = DEFAULT_LEASE_TTL_SEC;
   private ttlWarned = false;
   private facts: HostFacts | undefined;
+  /** The node record as last registered, without its facts and heartbeat (currentNodeRecord adds them). */
+  private nodeRecord: Record<string, unknown> = {};
   /** The etcd revision at which this agent last registered its node key. */
   private registeredRevision = 0;
 
@@ -150,10 +158,13 @@ export class HostAgent {
   /** Starts the agent: lease (resumed when possible), registration, watch, first reconciliation. */
   async start(): Promise<void> {
     await mkdir(this.runDir, { recursive: true, mode: 0o750 });
-    await killLeftoverStarts(this.runDir, this.log);
-    this.facts = await gatherHostFacts();
+    // The lease first: a restarted agent has until its peers' suspicion (suspectAfter, 1 s at
+    // leaseTtl 2 s) to renew it, so nothing slow comes before. The host facts follow in the
+    // background; leftover starts are killed before the first reconciliation (the watch).
     const ttlSec = await this.configuredTtlSec();
     await this.establishLease(ttlSec, true);
+    void this.publishHostFacts();
+    await killLeftoverStarts(this.runDir, this.log);
     if (this.config.watchdog) {
       this.watchdog = new Watchdog(this.config.watchdog.device, parseDurationMs(this.config.watchdog.feedInterval) ?? 500, () => this.mayFeedWatchdog(), this.log);
       await this.watchdog.start();
@@ -161,7 +172,9 @@ export class HostAgent {
     await this.watcher.start();
     if (this.config.http.listen) {
       try {
-        this.health = await startHealthServer(this.config.http.listen, () => this.healthReport());
+        this.loopAtMs = this.clock.monotonicMs();
+        void agentMetrics.attach(() => this.metricsSnapshot());
+        this.health = await startHealthServer(this.config.http.listen, { probeState: () => this.probeState(), report: () => this.healthReport(), metrics: () => agentMetrics.scrape() });
       } catch (err) {
         this.log.warn({ listen: this.config.http.listen, err: String(err) }, 'health endpoint not started');
       }
@@ -219,6 +232,20 @@ export class HostAgent {
     }
   }
 
+  /**
+   * Gathers the host facts (in a worker thread, up to 10 s) and adds them to the node record, only
+   * while the record is still bound to the lease it was registered with: a re-registration on
+   * another lease meanwhile carries the facts itself and is never undone.
+   */
+  private async publishHostFacts(): Promise<void> {
+    const startedMs = this.clock.monotonicMs();
+    this.facts = await gatherHostFacts();
+    const keeper = this.keeper;
+    if (!keeper || this.stopping) return;
+    const put = await this.store.updateNode(this.node, keeper.leaseId, this.currentNodeRecord());
+    this.log.info({ durationMs: Math.round(this.clock.monotonicMs() - startedMs), status: put.status }, 'host facts published');
+  }
+
   /** Resumes the lease kept in dataDir when etcd still has it, else grants a new one. */
   private async establishLease(ttlSec: number, tryResume: boolean): Promise<void> {
     this.granting = true;
@@ -226,6 +253,7 @@ export class HostAgent {
     try {
       const keeper = new LeaseKeeper(this.memberClients, { ttlSec, callTimeoutMs: 2000 }, this.clock, {
         renewed: () => this.onLeaseRenewed(),
+        answered: (rttMs, peer) => agentMetrics.keepaliveAnswered(rttMs, peer),
         late: (info) => this.log.warn({ waitedMs: Math.round(info.waitedMs), peer: info.peer }, 'lease keepalive late; moving to next etcd member'),
         lost: (reason) => this.onLeaseLost(keeper, reason),
       });
@@ -235,7 +263,8 @@ export class HostAgent {
       if (fencedSince) this.log.warn({ leaseId: saved?.leaseId }, 'this node was fenced since its lease was registered; not resuming it');
       if (saved && saved.node === this.node && !fencedSince) {
         resumed = await keeper.resume(saved.leaseId, saved.ttlSec, saved.ttlSec * 1000);
-        if (resumed) this.log.info({ leaseId: saved.leaseId }, 'lease resumed');
+        // sinceProcessStartMs: the part of a restart's gap in keepalives spent in this process.
+        if (resumed) this.log.info({ leaseId: saved.leaseId, sinceProcessStartMs: Math.round(performance.now()) }, 'lease resumed');
       }
       if (!resumed) {
         for (;;) {
@@ -254,7 +283,8 @@ export class HostAgent {
       // Register; if the lease dies before that succeeds, start over with a new one (a loop on
       // a dead lease would never end: found by the simulator).
       for (;;) {
-        const put = await this.store.putNode(this.node, keeper.leaseId, { startedAtWallMs: this.clock.wallMs(), pid: process.pid, facts: this.facts });
+        this.nodeRecord = { startedAtWallMs: this.clock.wallMs(), pid: process.pid };
+        const put = await this.store.putNode(this.node, keeper.leaseId, this.currentNodeRecord());
         if (put.status === 'committed') {
           this.registeredRevision = put.revision;
           break;
@@ -292,8 +322,10 @@ export class HostAgent {
 
   private onLeaseRenewed(): void {
     // A renewal after a period of doubt makes starting possible again; otherwise nothing changes.
-    if (!this.leaseOkAtLastDecision) this.kick();
-    else this.scheduleWake();
+    if (!this.leaseOkAtLastDecision) {
+      void this.events.flush(); // what happened while etcd was away, first
+      this.kick();
+    } else this.scheduleWake();
   }
 
   private onLeaseLost(keeper: LeaseKeeper, reason: string): void {
@@ -313,6 +345,7 @@ export class HostAgent {
     const built = this.viewBuilder.build(kvs, revision);
     for (const p of built.problems) this.log.warn({ problem: p }, 'unreadable key');
     this.view = built.view;
+    agentMetrics.viewChanged(built.view);
     if (built.view.config) this.events.retention = { retain: built.view.config.events.retain, maxAgeMs: built.view.config.events.maxAge };
     this.followLeaseTtl(built.view);
     this.kick();
@@ -388,6 +421,7 @@ export class HostAgent {
 
   private reconcile(only: ReadonlySet<string> | null): void {
     const view = this.view;
+    this.loopAtMs = this.clock.monotonicMs();
     if (!view || this.stopping) return;
     const config = this.expandedConfig(view);
     if (config) this.syncSets(config);
@@ -396,9 +430,13 @@ export class HostAgent {
     // Only a lease really in doubt (or lost) aborts; granting a new lease for a changed TTL while
     // the old one is sound does not (found by the compat test: probes were cut short).
     if (!this.keeper || !this.keeper.isValid(marginMs)) this.abortStartsAndMonitors();
+    this.recordEtcdReachability(!this.keeper || !this.keeper.isValid(marginMs));
+    const leaseSound = this.leaseOkAtLastDecision;
     for (const [name, rt] of this.sets) {
       if (only && !only.has(name)) continue;
-      if (rt.busy || view.revision < rt.awaitRevision) continue;
+      // Waiting for our own write to show in the view must not hold up a self-fence: with the lease
+      // in doubt the decision is to stop, whatever the view says.
+      if (rt.busy || (leaseSound && view.revision < rt.awaitRevision)) continue;
       if (!config || !(name in config.serviceSets) || this.specJsonOf(config, name) !== rt.specJson) {
         this.retireSet(name, rt, config);
         continue;
@@ -409,6 +447,7 @@ export class HostAgent {
         void this.runExclusive(rt, () => this.probeSet(name, rt));
         continue;
       }
+      if (this.adoptIfOwner(name, rt, view, config)) continue;
       let decision = this.decide(name, rt, view, config);
       rt.awaitsFence = decision.awaitsFence ?? [];
       decision = this.withFenceProgress(decision, view);
@@ -420,7 +459,54 @@ export class HostAgent {
       }
     }
     this.checkFencing();
+    this.heartbeat(config?.timing.leaseTtl ?? DEFAULT_LEASE_TTL_SEC * 1000);
     this.scheduleWake();
+  }
+
+  /**
+   * An etcd outage leaves a trace: when the lease falls into doubt, `etcd-lost` and a `self-fenced`
+   * per set active here; when it is sound again, `etcd-resumed`. Written while etcd is away, they
+   * wait in the event log's queue (with the times they happened) and are written once it is back.
+   */
+  private recordEtcdReachability(inDoubt: boolean): void {
+    agentMetrics.leaseSoundness(!inDoubt);
+    if (inDoubt && this.doubtSinceWallMs === null) {
+      this.doubtSinceWallMs = this.clock.wallMs();
+      const keeper = this.keeper;
+      const silentMs = keeper ? Math.round(this.clock.monotonicMs() - (keeper.validUntilMs - keeper.grantedTtlSec * 1000)) : null;
+      this.log.warn({ silentMs }, 'etcd lost: lease in doubt, self-fencing');
+      void this.events.append({ what: 'etcd-lost', reason: keeper ? `${this.node} has had no lease renewal from etcd for ${silentMs} ms: self-fencing` : `${this.node} lost its etcd lease: self-fencing` });
+      for (const [name, rt] of this.sets) {
+        if (highestActive(rt.local) < 0) continue;
+        void this.events.append({ set: name, what: 'self-fenced', reason: `${this.node} lost etcd: stopping ${name} before its lease can expire`, token: rt.local.token });
+      }
+    } else if (!inDoubt && this.doubtSinceWallMs !== null) {
+      const awayMs = this.clock.wallMs() - this.doubtSinceWallMs;
+      this.doubtSinceWallMs = null;
+      // The first heartbeat after the outage comes one interval later, when the status records
+      // written before it have been replaced: until then `hactl status` shows them as stale.
+      this.heartbeatAtMs = this.clock.monotonicMs();
+      this.log.info({ awayMs }, 'etcd resumed: lease sound again');
+      void this.events.append({ what: 'etcd-resumed', reason: `${this.node} has a sound lease again after ${Math.round(awayMs / 100) / 10} s` });
+    }
+  }
+
+  /**
+   * Refreshes the node key's `aliveAtWallMs` once per lease TTL while the lease is sound, after
+   * this reconciliation's status writes were sent: a status record is current only while its
+   * owner's heartbeat (or the record's own state change) is recent (cli/status-model.ts).
+   */
+  private heartbeat(intervalMs: number): void {
+    const keeper = this.keeper;
+    const now = this.clock.monotonicMs();
+    if (!keeper || this.granting || !this.leaseOkAtLastDecision || now - this.heartbeatAtMs < intervalMs) return;
+    this.heartbeatAtMs = now;
+    void this.store.updateNode(this.node, keeper.leaseId, this.currentNodeRecord());
+  }
+
+  /** The node key's value: the registration, the host facts once gathered, and a heartbeat time. */
+  private currentNodeRecord(): Record<string, unknown> {
+    return { ...this.nodeRecord, ...(this.facts ? { facts: this.facts } : {}), aliveAtWallMs: this.clock.wallMs() };
   }
 
   /**
@@ -535,7 +621,8 @@ export class HostAgent {
     const owner = this.view?.owners.get(name);
     if (owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId) {
       void this.runExclusive(rt, async () => {
-        const out = await this.store.release(name, owner.token, { node: this.node, released: true, reason: 'configuration changed', atWallMs: this.clock.wallMs() });
+        // The hosts not yet settled go on record for the next owner (a release must never forget them).
+        const out = await this.store.release(name, owner.token, { node: this.node, released: true, unsettled: rt.local.unsettled, reason: 'configuration changed', atWallMs: this.clock.wallMs() });
         if (out.status !== 'unknown') rt.awaitRevision = out.revision;
       });
       return;
@@ -567,14 +654,20 @@ export class HostAgent {
         const keeper = this.keeper;
         if (!keeper || !keeper.isValid(config.timing.fenceMargin)) return;
         if (this.siblingActiveHere(name)) return; // another instance's resources (the same ones) are in use here
+        agentMetrics.takeoverDecided(name, view, action, config.timing.leaseTtl);
         const out = await this.store.acquire(name, this.node, keeper.leaseId, action.holderRevision, {
           node: this.node,
           released: false,
           unsettled: action.unsettled,
+          graceMs: takeoverGraceMs(rt.spec, config.timing.fenceMargin),
           reason: decision.reason,
           atWallMs: this.clock.wallMs(),
         }, action.clearsIntent, this.siblingOwnersAsSeen(name, view, config));
+        agentMetrics.takeoverCommitted(name, out.status === 'committed');
         if (out.status === 'rejected') {
+          // Lost the race — or our own copy committed and this is what a re-sent copy saw. If the
+          // view then shows this host as owner, the gate is taken up from the holder record
+          // (adoptOwnership), never skipped.
           this.log.info({ set: name }, 'acquire lost the race');
           rt.awaitRevision = out.revision;
           return;
@@ -598,6 +691,7 @@ export class HostAgent {
       case 'start':
         return this.runStart(name, rt, action.index, owner?.token ?? null, config);
       case 'stop':
+        agentMetrics.stopBegins(name);
         return this.runStop(name, rt, action.index, decision.reason);
       case 'release': {
         if (!owner) return;
@@ -609,12 +703,15 @@ export class HostAgent {
           action.ban ? { node: this.node, ...action.ban } : undefined,
         );
         if (out.status === 'committed') {
+          agentMetrics.released(name, releaseCause(action, rt.local.moveAway !== null));
           rt.local = afterRelease(rt.local);
           rt.awaitRevision = out.revision;
           this.log.info({ set: name, token: owner.token, handoffTo: action.handoffTo, reason: decision.reason }, 'ownership released');
           void this.events.append({ set: name, what: action.handoffTo ? 'handed-off' : 'released', reason: decision.reason, token: owner.token });
         } else if (out.status === 'rejected') {
           rt.awaitRevision = out.revision;
+        } else {
+          await this.awaitFreshView(rt);
         }
         return;
       }
@@ -658,14 +755,25 @@ export class HostAgent {
 
   private async act(name: string, rt: SetRuntime, index: number, action: OcfAction, timeoutMs: number, intervalMs: number, token: number | null): Promise<ActionResult> {
     const resource = rt.spec.resources[index];
-    const agent = await this.agentFor(rt, index);
-    if (typeof agent === 'string') {
-      // An agent that cannot be found or is unsafe to run is "not installed" here (hard: move, ban).
-      return { status: 'exited', rc: 5, reason: agent, durationMs: 0, stdout: '' };
-    }
+    // The abort handle exists before the first await: a lease doubt that comes while the agent file
+    // is being resolved must still reach this action (it was lost in that gap).
     const abortable = action === 'start' || action === 'monitor';
     const abort = abortable ? new AbortController() : undefined;
     if (abort) rt.abort = abort;
+    const agent = await this.agentFor(rt, index);
+    if (abort?.signal.aborted) {
+      if (rt.abort === abort) rt.abort = undefined;
+      return { status: 'aborted', reason: String(abort.signal.reason), durationMs: 0, stdout: '' };
+    }
+    if (typeof agent === 'string') {
+      if (abort && rt.abort === abort) rt.abort = undefined;
+      // An agent that cannot be found or is refused as unsafe cannot START here (rc 5: move, ban).
+      // For a probe, monitor or stop it says nothing about what runs: hactl never ran it, so the
+      // resource's state is unknown — a stop that could not run is a failed stop, never "stopped".
+      if (action === 'start') return { status: 'exited', rc: 5, reason: agent, durationMs: 0, stdout: '' };
+      this.log.error({ set: name, resource: resource.id, action, reason: agent }, 'resource agent cannot be run');
+      return { status: 'spawn-failed', reason: agent, durationMs: 0, stdout: '' };
+    }
     let inflight: Promise<string | null> | undefined;
     const result = await runAction({
       signal: abort?.signal,
@@ -684,6 +792,7 @@ export class HostAgent {
       fencingToken: token,
     });
     if (abort && rt.abort === abort) rt.abort = undefined;
+    agentMetrics.action(resource.type, action, result);
     if (inflight) void inflight.then((path) => (path ? clearInflight(path) : undefined));
     const rc = result.status === 'exited' ? result.rc : undefined;
     const level = result.status === 'exited' && (result.rc === 0 || (action === 'monitor' && result.rc === 7 && intervalMs === 0)) ? 'info' : 'warn';
@@ -697,14 +806,17 @@ export class HostAgent {
     const resource = rt.spec.resources[index];
     // Irreversible step: re-check the lease right before it (SPEC §5.3).
     if (!this.keeper || !this.keeper.isValid(config.timing.fenceMargin) || token === null) return;
+    agentMetrics.startBegins(name, index);
     const result = await this.act(name, rt, index, 'start', startTimeoutMs(resource), 0, token);
     rt.local = afterStart(rt.local, index, resource.id, result, token);
     rt.nextMonitorMs[index] = this.clock.monotonicMs() + monitorIntervalMs(resource);
     if (rt.local.moveAway) {
       rt.failCounts[index]++;
       rt.lastReasons[index] = describeOutcome(result);
+      agentMetrics.startEnded(name, false);
       void this.events.append({ set: name, resource: resource.id, what: 'start-failed', reason: rt.local.moveAway.reason, token, rc: result.status === 'exited' ? result.rc : undefined });
     } else if (index === rt.spec.resources.length - 1) {
+      agentMetrics.startEnded(name, true);
       void this.events.append({ set: name, what: 'running', reason: `${name} running on ${this.node}`, token });
     }
   }
@@ -719,9 +831,95 @@ export class HostAgent {
       this.log.error({ set: name, resource: resource.id, reason: rt.local.stopFailure }, 'stop failed; set blocked');
       void this.events.append({ set: name, resource: resource.id, what: 'stop-failed', reason: rt.local.stopFailure, rc: result.status === 'exited' ? result.rc : undefined });
       this.requestOwnFence(name, rt.local.stopFailure);
+      const owner = this.ownedByMe(name);
+      if (owner) await this.markStopFailed(name, rt, owner.token);
     } else if (index === 0) {
+      agentMetrics.stopEnded(name);
       void this.events.append({ set: name, what: 'stopped', reason, token: rt.local.token });
     }
+  }
+
+  /**
+   * After a write whose outcome is unknown (it may have committed), the next decision must not rest
+   * on a view older than etcd is now: a linearizable read gives the current revision, and the set
+   * waits until the watch has delivered it. Tried while the lease is sound (a self-fence does not
+   * wait for it), at most a few seconds.
+   */
+  private async awaitFreshView(rt: SetRuntime): Promise<void> {
+    const marginMs = this.view?.config?.timing.fenceMargin ?? 1000;
+    for (let attempt = 0; attempt < 10 && !this.stopping && this.keeper?.isValid(marginMs); attempt++) {
+      try {
+        const res = await this.client.get(this.keys.config()).exec();
+        rt.awaitRevision = Math.max(rt.awaitRevision, Number(res.header.revision));
+        return;
+      } catch {
+        await sleep(200);
+      }
+    }
+  }
+
+  /** The owner record of `name` when this host holds it under its current lease. */
+  private ownedByMe(name: string): OwnerRecord | undefined {
+    const owner = this.view?.owners.get(name);
+    return owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId ? owner : undefined;
+  }
+
+  /** True when the holder record says this host failed to stop `name`. */
+  private stopFailureOnRecord(name: string): boolean {
+    const holder = this.view?.holders.get(name);
+    return holder?.node === this.node && holder.stopFailed === true;
+  }
+
+  /**
+   * Keeps what this host knows of its ownership in step with etcd, at every reconciliation: a token
+   * it has no memory of is adopted from the holder record, takeover gate included (an acquire whose
+   * reply was lost, an agent restart); a failed stop is put on record in the holder record, and
+   * taken off once cleanup has made the resources' state known again. True when that write is
+   * under way (the set is busy until it is done).
+   */
+  private adoptIfOwner(name: string, rt: SetRuntime, view: ClusterView, config: ClusterConfig): boolean {
+    const owner = this.ownedByMe(name);
+    if (!owner) return false;
+    if (rt.local.heldToken !== owner.token) {
+      rt.local = adoptOwnership(rt.local, this.node, owner.token, view.holders.get(name), takeoverGraceMs(rt.spec, config.timing.fenceMargin), this.clock.monotonicMs());
+      this.log.info({ set: name, token: owner.token, unsettled: rt.local.unsettled.map((u) => u.node) }, 'ownership adopted from the holder record');
+    }
+    const onRecord = this.stopFailureOnRecord(name);
+    const known = rt.local.probed && !rt.local.resources.includes('unknown');
+    if (rt.local.stopFailure ? !onRecord : onRecord && known) {
+      void this.runExclusive(rt, () => (rt.local.stopFailure ? this.markStopFailed(name, rt, owner.token) : this.clearStopFailed(name, rt, owner.token)));
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Puts this host's failed stop on record, guarded by the token: from then on only a fence (or an
+   * operator's confirmation) lets another host start the set — not the end of this lease, not a
+   * grace, whatever `requireFencing` says.
+   */
+  private async markStopFailed(name: string, rt: SetRuntime, token: number): Promise<void> {
+    await this.writeHolder(name, rt, token, true, rt.local.stopFailure ?? 'stop failed');
+  }
+
+  /** After cleanup, the resources' state is known again: the failed stop comes off the record. */
+  private async clearStopFailed(name: string, rt: SetRuntime, token: number): Promise<void> {
+    await this.writeHolder(name, rt, token, false, `cleanup on ${this.node}: resource state known again`);
+  }
+
+  private async writeHolder(name: string, rt: SetRuntime, token: number, stopFailed: boolean, reason: string): Promise<void> {
+    const margin = this.view?.config?.timing.fenceMargin ?? 1000;
+    const out = await this.store.updateHolder(name, token, {
+      node: this.node,
+      released: false,
+      unsettled: rt.local.unsettled,
+      graceMs: takeoverGraceMs(rt.spec, margin),
+      ...(stopFailed ? { stopFailed: true } : {}),
+      reason,
+      atWallMs: this.clock.wallMs(),
+    });
+    if (out.status === 'committed') rt.awaitRevision = out.revision;
+    else this.log.warn({ set: name, stopFailed, outcome: out.status }, 'holder record not updated; retrying');
   }
 
   /** A set waiting for a fence says how the fencing goes (a failed attempt, or who else is at it). */
@@ -782,15 +980,9 @@ export class HostAgent {
     const iOwn = owner !== undefined && owner.node === this.node && owner.leaseId === this.keeper?.leaseId;
     const now = this.clock.monotonicMs();
     rt.nextMonitorMs = rt.spec.resources.map((r) => now + monitorIntervalMs(r));
+    // An owner that restarted takes the gate up again from the holder record (reconcile adopts the
+    // ownership), whatever the probe found — an unknown resource too (found by the simulator, BUG-11).
     rt.local = { ...local, probed: true, token: iOwn && highestActive(local) >= 0 ? owner.token : local.token };
-    // An owner that restarted before starting anything (e.g. waiting for a fence) takes the gate up
-    // again from the holder record: the fence is still needed, the grace is counted afresh.
-    const holder = this.view?.holders.get(name);
-    // Whatever the probe found (an unknown resource too: found by the simulator, BUG-11).
-    if (iOwn && holder?.node === this.node && holder.unsettled.length > 0) {
-      const config = this.view?.config;
-      rt.local = { ...rt.local, token: owner.token, unsettled: holder.unsettled, graceUntilMs: now + takeoverGraceMs(rt.spec, config?.timing.fenceMargin ?? 1000) };
-    }
     this.log.info({ set: name, resources: rt.local.resources, adopted: iOwn }, 'probe finished');
   }
 
@@ -899,9 +1091,15 @@ export class HostAgent {
           continue;
         }
         const owner = this.view?.owners.get(name);
-        if (owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId && !rt.local.stopFailure) {
+        if (owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId && rt.local.stopFailure) {
+          // Never released: the lease ends when this agent goes, and the record of the failed stop
+          // is what keeps the next owner from starting before a fence (it must be in etcd first).
+          if (!this.stopFailureOnRecord(name)) await this.markStopFailed(name, rt, owner.token);
+          continue;
+        }
+        if (owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId) {
           pending = true;
-          await this.store.release(name, owner.token, { node: this.node, released: true, reason: `agent on ${this.node} shut down`, atWallMs: this.clock.wallMs() });
+          await this.store.release(name, owner.token, { node: this.node, released: true, unsettled: rt.local.unsettled, reason: `agent on ${this.node} shut down`, atWallMs: this.clock.wallMs() });
           rt.local = afterRelease(rt.local);
           this.sets.delete(name);
         }
@@ -918,6 +1116,26 @@ export class HostAgent {
     const holding = [...this.sets.values()].filter((rt) => rt.busy || highestActive(rt.local) >= 0 || rt.local.stopFailure !== null).map((rt) => rt.name);
     if (holding.length === 0) return { ok: true, why: 'no lease, but nothing runs here' };
     return { ok: false, why: `no sound lease while ${holding.join(', ')} may still run here` };
+  }
+
+  private probeState(): ProbeState {
+    const keeper = this.keeper;
+    const lease = keeper ? { validForMs: keeper.validUntilMs - this.clock.monotonicMs(), fenceMarginMs: this.view?.config?.timing.fenceMargin ?? 1000 } : null;
+    return { loopAgeMs: this.clock.monotonicMs() - this.loopAtMs, stopping: this.stopping, lease };
+  }
+
+  private metricsSnapshot(): AgentSnapshot {
+    const keeper = this.keeper;
+    const now = this.clock.monotonicMs();
+    const wallMs = this.clock.wallMs();
+    const lease = keeper && !this.granting ? { grantedTtlSec: keeper.grantedTtlSec, validForMs: keeper.validUntilMs - now, sinceRenewalMs: now - (keeper.validUntilMs - keeper.grantedTtlSec * 1000) } : null;
+    const sets = [...this.sets].map(([set, rt]) => {
+      const owner = this.view?.owners.get(set);
+      const ownedHere = owner !== undefined && owner.node === this.node && owner.leaseId === keeper?.leaseId;
+      const bans = [...(this.view?.bans.get(baseSetName(set))?.values() ?? [])].filter((b) => b.untilWallMs > wallMs).length;
+      return { set, owner: owner?.node ?? null, ownedHere, activeHere: highestActive(rt.local) >= 0, state: rt.lastState, token: ownedHere ? owner.token : null, resources: rt.spec.resources.map((r, i) => ({ id: r.id, failCount: rt.failCounts[i] })), bans };
+    });
+    return { node: this.node, lease: lease && { ...lease, sound: this.leaseOkAtLastDecision }, watchdogArmed: this.watchdog !== undefined, sets };
   }
 
   private healthReport(): Record<string, unknown> {

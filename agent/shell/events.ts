@@ -18,10 +18,21 @@ export interface EventRecord {
 
 /** Trim the history after this many appends by this agent (and once at start). */
 const TRIM_EVERY_APPENDS = 50;
+/**
+ * Events that could not be written (etcd unreachable) are kept, at most this many (the oldest are
+ * dropped first, and the loss is recorded), and written when etcd answers again: an outage must
+ * leave a trace. Their keys and times are those of the moment they happened.
+ */
+const MAX_QUEUED = 1000;
+const RETRY_MS = 500;
 
 export class EventLog {
   private seq = 0;
   private appendsSinceTrim = TRIM_EVERY_APPENDS;
+  private readonly queue: { key: string; record: EventRecord }[] = [];
+  private dropped = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private flushing = false;
   /** Retention from the cluster configuration (`events.retain`, `events.maxAge`). */
   retention: { retain: number; maxAgeMs: number } = { retain: 1000, maxAgeMs: 30 * 86_400_000 };
   constructor(
@@ -31,7 +42,10 @@ export class EventLog {
     private readonly clock: Clock,
   ) {}
 
-  /** Appends an event; failures are returned, not thrown (history must never stop a failover). */
+  /**
+   * Appends an event; failures are returned, not thrown (history must never stop a failover). An
+   * event that could not be written is queued and written later (see flush).
+   */
   async append(event: Omit<EventRecord, 'atWallMs' | 'node'>): Promise<boolean> {
     const atWallMs = this.clock.wallMs();
     const record: EventRecord = { atWallMs, node: this.node, ...event };
@@ -39,6 +53,7 @@ export class EventLog {
     try {
       await this.client.put(key).value(JSON.stringify(record)).exec();
     } catch {
+      this.enqueue(key, record);
       return false;
     }
     if (++this.appendsSinceTrim >= TRIM_EVERY_APPENDS) {
@@ -46,6 +61,56 @@ export class EventLog {
       await this.trim().catch(() => undefined);
     }
     return true;
+  }
+
+  /** Events waiting to be written. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Writes the queued events, oldest first, until one fails (then retries later). Called on a
+   * timer while events wait, and by the agent as soon as its lease is renewed again.
+   */
+  async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      if (this.dropped > 0) {
+        const atWallMs = this.clock.wallMs();
+        const record: EventRecord = { atWallMs, node: this.node, what: 'events-lost', reason: `${this.dropped} events of ${this.node} could not be written while etcd was unreachable and were dropped` };
+        const key = this.keys.event(eventKeySuffix(atWallMs, this.node, this.seq++));
+        await this.client.put(key).value(JSON.stringify(record)).exec();
+        this.dropped = 0;
+      }
+      while (this.queue.length > 0) {
+        const { key, record } = this.queue[0];
+        await this.client.put(key).value(JSON.stringify(record)).exec();
+        this.queue.shift();
+      }
+    } catch {
+      this.scheduleRetry();
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private enqueue(key: string, record: EventRecord): void {
+    this.queue.push({ key, record });
+    while (this.queue.length > MAX_QUEUED) {
+      this.queue.shift();
+      this.dropped++;
+    }
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.flush();
+    }, RETRY_MS);
+    this.retryTimer.unref(); // a queue never keeps a stopping agent alive
   }
 
   /**

@@ -4,13 +4,17 @@
 //   1. claim it by transaction (one claimer at a time, bound to the claimer's lease): one incident,
 //      one fence, however many hosts could act;
 //   2. run its fence device; a failure is retried with exponential backoff (1 s to 30 s) while the
-//      reason stays, and the claim is kept meanwhile;
+//      reason stays, and the claim is kept meanwhile. A fence is for one life of the victim (its
+//      node key's create revision, or no key): right before the claim and before every device
+//      call the life is compared with the current view, and when the victim registered again
+//      meanwhile (rebooted, rejoined) the claim is dropped with an event and the device is not
+//      called — that new life is never fenced for the old one's incident;
 //   3. record the fence (only while the claim is still ours) — the record is what lifts the gates;
 //   4. revoke the victim's lease when it still has one, so its sets are taken over now rather than
 //      at the expiry.
 // A claim whose reason went away (the owner renewed after all, the gate passed) is given up.
 import type { ClusterConfig } from '../config/cluster-schema.js';
-import type { FenceTarget } from '../core/fence-targets.js';
+import { isNewLife, lifeOf, type FenceTarget } from '../core/fence-targets.js';
 import type { ClusterView } from '../core/types.js';
 import { configuredFenceAction, fenceDeviceFor, fenceNode } from '../fence/device.js';
 import { deviceFenceHow, fenceRecordJson } from '../fence/record.js';
@@ -18,6 +22,7 @@ import type { ClusterStore } from '../etcd/store.js';
 import type { EventLog } from './events.js';
 import type { Logger } from './log.js';
 import type { Clock } from './clock.js';
+import { agentMetrics } from './metrics.js';
 
 const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 30_000;
@@ -35,7 +40,14 @@ interface Attempt {
   lastFailure?: string;
   /** Create revision of our claim on the victim, while we hold it. */
   claimRevision?: number;
+  /** When this host's claim was committed (monotonic), for the fence phase metric. */
+  claimedAtMs?: number;
+  /** The victim's life this fence is for: its node key's create revision, 0 when it had none. */
+  life: number;
+  /** Set when the victim registered again: this attempt fences nothing more (why, for status). */
+  lifeGone?: string;
 }
+
 
 export class Fencer {
   private readonly attempts = new Map<string, Attempt>();
@@ -46,6 +58,8 @@ export class Fencer {
    * fence-claimer-dies-switch-failing). `fenceRevision`: the victim's fence record when counted.
    */
   private readonly knownFailures = new Map<string, { failures: number; atMs: number; fenceRevision: number }>();
+  /** The newest view seen, for the life check right before each device call. */
+  private view: ClusterView | undefined;
 
   constructor(
     private readonly me: string,
@@ -60,7 +74,8 @@ export class Fencer {
   statusOf(node: string, view: ClusterView): string | undefined {
     const claim = view.fenceClaims.get(node);
     if (claim && claim.by !== this.me) return `${claim.by} is fencing ${node}${claim.lastFailure ? ` (${claim.lastFailure}; retrying)` : ''}`;
-    return this.attempts.get(node)?.lastFailure;
+    const a = this.attempts.get(node);
+    return a?.lifeGone ?? a?.lastFailure;
   }
 
   /** When the next retry on `node` is due (monotonic), for the agent's wake-up. */
@@ -79,6 +94,7 @@ export class Fencer {
    * `leaseId` is this host's lease (claims are bound to it); null: claim nothing.
    */
   update(targets: readonly FenceTarget[], view: ClusterView, config: ClusterConfig, leaseId: string | null): void {
+    this.view = view;
     const wanted = new Map(targets.map((t) => [t.node, t]));
     for (const [node, claim] of view.fenceClaims) {
       if (claim.by !== this.me && claim.failures) this.noteFailures(node, claim.failures, view.fences.get(node)?.modRevision ?? 0);
@@ -98,10 +114,15 @@ export class Fencer {
     if (leaseId === null) return;
     const now = this.clock.monotonicMs();
     for (const target of targets) {
-      const a = this.attempts.get(target.node) ?? { target, running: false, nextTryMs: 0, failures: this.knownFailures.get(target.node)?.failures ?? 0 };
+      let a = this.attempts.get(target.node);
+      // A target named for another life than the attempt's is a new incident (the new life itself
+      // is suspected, or asked to be fenced): it starts afresh. A gate names no life: it keeps the
+      // life its attempt began with.
+      if (a && !a.running && target.registeredRevision !== undefined && target.registeredRevision !== a.life) a = undefined;
+      a ??= { target, running: false, nextTryMs: 0, failures: this.knownFailures.get(target.node)?.failures ?? 0, life: target.registeredRevision ?? lifeOf(view, target.node) };
       this.attempts.set(target.node, a);
       a.target = target;
-      if (a.running || now < a.nextTryMs) continue;
+      if (a.running || a.lifeGone !== undefined || now < a.nextTryMs) continue;
       const claim = view.fenceClaims.get(target.node);
       if (claim && claim.createRevision !== a.claimRevision) {
         if (claim.by !== this.me) {
@@ -114,6 +135,19 @@ export class Fencer {
       }
       this.run(a, config, leaseId, view.fences.get(target.node)?.modRevision ?? 0);
     }
+  }
+
+  /** True (and the claim dropped, with an event) when the victim registered again since this attempt began. */
+  private lifeChanged(a: Attempt): boolean {
+    const { node, why } = a.target;
+    const now = this.view ? lifeOf(this.view, node) : a.life;
+    if (!isNewLife(a.life, now)) return false;
+    a.lifeGone = `${node} registered again since its fence was claimed (a new life, registered at revision ${now}): not fencing it for the earlier life's incident`;
+    this.log.warn({ node, why, fromRevision: a.life, toRevision: now, reason: a.lifeGone }, 'fence dropped');
+    if (a.claimRevision !== undefined) void this.store.dropFenceClaim(node, a.claimRevision);
+    a.claimRevision = undefined;
+    for (const set of a.target.sets) void this.events.append({ set, what: 'fence-dropped', reason: a.lifeGone });
+    return true;
   }
 
   private noteFailures(node: string, failures: number, fenceRevision: number): void {
@@ -135,16 +169,23 @@ export class Fencer {
     a.running = true;
     void (async () => {
       try {
+        if (this.lifeChanged(a)) return;
         if (a.claimRevision === undefined) {
-          const claim = await this.store.claimFence(node, this.me, leaseId, { why, reason, atWallMs: this.clock.wallMs() }, fenceModRevision, a.target.registeredRevision);
+          // The claim compares the life as the view shows it (0: no node key, e.g. the old life's
+          // key went with its lease): a registration the view has not shown yet rejects it.
+          const life = this.view ? lifeOf(this.view, node) : a.life;
+          const claim = await this.store.claimFence(node, this.me, leaseId, { why, reason, atWallMs: this.clock.wallMs() }, fenceModRevision, life);
           if (claim.status !== 'committed') {
             a.nextTryMs = this.clock.monotonicMs() + (claim.status === 'rejected' ? CLAIM_LOST_RETRY_MS : FIRST_RETRY_MS);
             return;
           }
           a.claimRevision = claim.revision;
+          a.claimedAtMs = this.clock.monotonicMs();
         }
+        if (this.lifeChanged(a)) return;
         this.log.warn({ node, device: device.name, action: action.value, why, reason }, 'fencing');
         const outcome = await fenceNode(device, node, action.value);
+        agentMetrics.fenceCall(device.name, outcome.status, outcome.durationMs);
         if (outcome.status !== 'fenced') {
           a.failures++;
           a.lastFailure = `fencing ${node} through ${device.name} ${outcome.status === 'timed-out' ? 'timed out' : 'failed'}: ${outcome.reason}`;
@@ -166,6 +207,7 @@ export class Fencer {
           return;
         }
         this.attempts.delete(node);
+        if (a.claimedAtMs !== undefined) agentMetrics.fenced(a.target.sets, why, this.clock.monotonicMs() - a.claimedAtMs);
         const revoked = a.target.leaseId !== undefined ? await this.store.revokeLease(a.target.leaseId) : undefined;
         if (revoked) this.log.warn({ node, leaseId: a.target.leaseId, revoked }, 'fenced host lease revoked');
         for (const set of a.target.sets) {

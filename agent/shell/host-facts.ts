@@ -1,8 +1,10 @@
-// Facts about this host, published in its node record at registration (SPEC: "a lease-bound node
-// key with facts from systeminformation"). Gathered once at start-up, asynchronously, bounded in
-// time: a slow probe never delays registration beyond `timeoutMs`.
-import si from 'systeminformation';
+// Facts about this host, published in its node record (SPEC: "a lease-bound node key with facts
+// from systeminformation"). Gathered once at start-up, bounded in time, and only after the lease
+// is resumed or granted: a restarted agent must renew its lease before its peers suspect it (1 s
+// at leaseTtl 2 s), and systeminformation loads slowly and runs child processes — synchronously,
+// so it runs in a worker thread (host-facts-worker.ts) and never blocks the agent's event loop.
 import { hostname } from 'node:os';
+import { Worker } from 'node:worker_threads';
 
 export interface HostFacts {
   hostname: string;
@@ -15,33 +17,24 @@ export interface HostFacts {
   interfaces?: { name: string; ip4: string[]; ip6: string[] }[];
 }
 
-export async function gatherHostFacts(timeoutMs = 2000): Promise<HostFacts> {
+/** The facts; only hostname and Node version when the worker fails or takes longer than `timeoutMs`. */
+export async function gatherHostFacts(timeoutMs = 10_000): Promise<HostFacts> {
   const base: HostFacts = { hostname: hostname(), nodeVersion: process.version };
-  const probe = (async (): Promise<HostFacts> => {
-    const [os, cpu, mem, nets] = await Promise.all([si.osInfo(), si.cpu(), si.mem(), si.networkInterfaces()]);
-    const list = Array.isArray(nets) ? nets : [nets];
-    const interfaces = new Map<string, { name: string; ip4: string[]; ip6: string[] }>();
-    for (const n of list) {
-      if (n.internal) continue;
-      const entry = interfaces.get(n.iface) ?? { name: n.iface, ip4: [], ip6: [] };
-      if (n.ip4) entry.ip4.push(n.ip4);
-      if (n.ip6) entry.ip6.push(n.ip6);
-      interfaces.set(n.iface, entry);
-    }
-    return {
-      ...base,
-      os: `${os.distro} ${os.release}`.trim(),
-      kernel: os.kernel,
-      arch: os.arch,
-      cpus: cpu.cores,
-      memTotalMb: Math.round(mem.total / 1048576),
-      interfaces: [...interfaces.values()],
-    };
-  })();
-  const timeout = new Promise<HostFacts>((resolve) => setTimeout(() => resolve(base), timeoutMs).unref());
+  let worker: Worker;
   try {
-    return await Promise.race([probe, timeout]);
+    worker = new Worker(new URL('./host-facts-worker.js', import.meta.url));
   } catch {
     return base;
   }
+  return new Promise<HostFacts>((resolve) => {
+    const done = (facts: HostFacts): void => {
+      clearTimeout(timer);
+      resolve(facts);
+      void worker.terminate();
+    };
+    const timer = setTimeout(() => done(base), timeoutMs);
+    worker.once('message', (m: Omit<HostFacts, 'hostname' | 'nodeVersion'>) => done({ ...base, ...m }));
+    worker.once('error', () => done(base));
+    worker.once('exit', () => done(base));
+  });
 }

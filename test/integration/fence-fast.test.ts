@@ -8,81 +8,10 @@
 //     even when the fence agent prints it in its error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startTestCluster, dummySetYaml, type TestCluster } from '../lib/cluster.js';
-
-interface Switch {
-  dir: string;
-  calls: string;
-  passwordFile: string;
-  password: string;
-  /** Writes every agent's PID where the switch finds it. */
-  wire(tc: TestCluster): Promise<void>;
-  yaml(base: string, nodes: string[]): string;
-}
-
-/**
- * A switch that powers a node off by SIGKILL of the PID in pids/<plug>. It fails (printing the
- * password it was given, as a careless fence agent might) while `broken` exists.
- */
-async function powerSwitch(): Promise<Switch> {
-  const dir = await mkdtemp(join(tmpdir(), 'hactl-fence-fast-'));
-  const calls = join(dir, 'calls.log');
-  const password = `sw-Pw-${process.pid}-f4`;
-  const passwordFile = join(dir, 'sw.pw');
-  await writeFile(passwordFile, password + '\n', { mode: 0o600 });
-  const script = join(dir, 'switch.sh');
-  await writeFile(
-    script,
-    [
-      '#!/bin/sh',
-      'in=$(cat)',
-      'plug=$(printf "%s\\n" "$in" | sed -n "s/^plug=//p")',
-      'action=$(printf "%s\\n" "$in" | sed -n "s/^action=//p")',
-      'pw=$(printf "%s\\n" "$in" | sed -n "s/^password=//p")',
-      `echo "$(date +%s%3N) $action $plug" >> ${calls}`,
-      `[ -e ${dir}/broken ] && { echo "login as admin/$pw refused" >&2; exit 1; }`,
-      '[ "$action" = monitor ] && exit 0',
-      `pid=$(cat ${dir}/pids/$plug 2>/dev/null) || { echo "no such plug $plug" >&2; exit 1; }`,
-      'kill -9 "$pid" 2>/dev/null',
-      'exit 0',
-    ].join('\n') + '\n',
-  );
-  await chmod(script, 0o755);
-  return {
-    dir,
-    calls,
-    passwordFile,
-    password,
-    async wire(tc) {
-      const { mkdir } = await import('node:fs/promises');
-      await mkdir(join(dir, 'pids'), { recursive: true });
-      for (const a of tc.lc.agents) if (a.process?.pid) await writeFile(join(dir, 'pids', a.node), String(a.process.pid));
-    },
-    yaml(base, nodes) {
-      return base.replace(
-        'serviceSets:',
-        `nodes: { ${nodes.map((n) => `${n}: { fence: sw }`).join(', ')} }\nfencing:\n  devices:\n    sw: { agent: "script:${script}", params: { login: admin, password_file: ${passwordFile} }, timeout: 5s }\nserviceSets:`,
-      );
-    },
-  };
-}
-
-/** Three agents online, wired to a fresh power switch; everything is removed afterwards. */
-async function withSwitchCluster(fn: (tc: TestCluster, sw: Switch) => Promise<void>): Promise<void> {
-  const sw = await powerSwitch();
-  const tc = await startTestCluster({ nodes: 3 });
-  try {
-    await tc.waitFor('3 agents online', 20_000, (s) => s.nodes.filter((x) => x.state === 'online').length === 3);
-    await sw.wire(tc);
-    await fn(tc, sw);
-  } finally {
-    await tc.dispose();
-    await rm(sw.dir, { recursive: true, force: true });
-  }
-}
+import { dummySetYaml } from '../lib/cluster.js';
+import { withSwitchCluster } from '../lib/power-switch.js';
 
 test('a frozen owner is fenced on suspicion and its lease revoked: the set moves before the lease would expire', () =>
   withSwitchCluster(async (tc, sw) => {

@@ -20,6 +20,7 @@ export const FIXES = {
   // Found after the others; the fix is proposed to agent.ts and applied in the mirror only (see docs/simulation.md).
   'BUG-11': 'probeSet takes the gate up again even when the probe found something active or unknown (agent.ts probeSet)',
   'BUG-12': 'an action aborted for lease doubt is SIGKILLed at once, not SIGTERM then SIGKILL 2 s later (agent.ts BUG-3 abort)',
+  'BUG-13': 'a set waiting for its own write to show in the view still self-fences when the lease is in doubt (agent.ts reconcile)',
 } as const;
 
 export type Fix = keyof typeof FIXES;

@@ -8,7 +8,7 @@
 // switched off (env.reverted, see reverts.ts) to show that its named scenario test still bites.
 import { monitorIntervalMs, monitorTimeoutMs, startTimeoutMs, stopTimeoutMs, takeoverGraceMs, type ClusterConfig, type ServiceSetConfig } from '../../agent/config/cluster-schema.js';
 import { highestActive } from '../../agent/core/decide.js';
-import { afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, type ActionOutcome } from '../../agent/core/results.js';
+import { adoptOwnership, afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, type ActionOutcome } from '../../agent/core/results.js';
 import { emptyLocalSet, type ClusterView, type LocalSet, type SetDecision, type Unsettled } from '../../agent/core/types.js';
 import type { ViewBuilder, KvEntry } from '../../agent/etcd/view.js';
 import type { Op, TxnRequest, TxnResult } from './sim-etcd.js';
@@ -276,12 +276,15 @@ export class AgentProc {
     if (!this.leaseOkAtLastDecision && !this.env.reverted('BUG-3')) this.abortInFlight();
     for (const [name, rt] of this.sets) {
       if (only && !only.has(name)) continue;
-      if (rt.busy || view.revision < rt.awaitRevision) continue;
+      // BUG-13 fix (agent.ts reconcile): waiting for our own write never holds up a self-fence.
+      const waitsForOwnWrite = view.revision < rt.awaitRevision && (this.leaseOkAtLastDecision || this.env.reverted('BUG-13'));
+      if (rt.busy || waitsForOwnWrite) continue;
       if (!config) continue;
       if (!rt.local.probed) {
         this.runExclusive(name, rt, (done) => this.probeSet(name, rt, done));
         continue;
       }
+      this.adoptIfOwner(name, rt, view, config);
       const decision = this.decide(name, rt, view, config);
       this.noteDecision(name, rt, decision, view);
       if (decision.action.kind === 'none' && decision.state === 'running') this.maybeMonitor(name, rt);
@@ -386,7 +389,7 @@ export class AgentProc {
     const keeper = this.keeper;
     if (!keeper || !keeper.isValid(config.timing.fenceMargin)) return done();
     const k = this.env.keys;
-    const holder = JSON.stringify({ node: this.me, released: false, unsettled: action.unsettled, reason, atWallMs: this.host.wallMs() });
+    const holder = JSON.stringify({ node: this.me, released: false, unsettled: action.unsettled, graceMs: this.graceMs(rt.spec, config.timing.fenceMargin), reason, atWallMs: this.host.wallMs() });
     const req: TxnRequest = {
       compares: [
         { key: k.owner(name), target: 'create', value: 0 },
@@ -479,6 +482,21 @@ export class AgentProc {
     });
   }
 
+  /**
+   * agent.ts adoptIfOwner(): a token this host has no memory of (an agent restart — BUG-1, whatever
+   * the probe found: BUG-11 — or an acquire whose reply was lost) is adopted from the holder record,
+   * takeover gate included.
+   */
+  private adoptIfOwner(name: string, rt: SetRuntime, view: ClusterView, config: ClusterConfig): void {
+    const owner = this.iOwn(name);
+    if (!owner || rt.local.heldToken === owner.token) return;
+    if (this.env.reverted('BUG-1') || (this.env.reverted('BUG-11') && highestActive(rt.local) >= 0)) {
+      rt.local = { ...rt.local, heldToken: owner.token };
+      return;
+    }
+    rt.local = adoptOwnership(rt.local, this.me, owner.token, view.holders.get(name), this.graceMs(rt.spec, config.timing.fenceMargin), this.host.monotonicMs());
+  }
+
   private probeSet(name: string, rt: SetRuntime, done: () => void): void {
     const step = (i: number, local: LocalSet): void => {
       if (i < rt.spec.resources.length) {
@@ -489,15 +507,7 @@ export class AgentProc {
       const now = this.host.monotonicMs();
       rt.nextMonitorMs = rt.spec.resources.map((r) => now + monitorIntervalMs(r));
       rt.local = { ...local, probed: true, token: owner && highestActive(local) >= 0 ? owner.token : local.token };
-      // BUG-1 fix (agent.ts probeSet): an owner that restarted before starting anything takes the
-      // gate up again from the holder record. BUG-11 (agent.ts probeSet): whatever the
-      // probe found. agent.ts does it only when nothing is active, but a probe that ends `unknown`
-      // (a monitor error) makes the core stop that resource and then start the set with no gate.
-      const holder = this.view?.holders.get(name);
-      const gateAgain = highestActive(local) < 0 || !this.env.reverted('BUG-11');
-      if (owner && gateAgain && holder?.node === this.me && holder.unsettled.length > 0 && !this.env.reverted('BUG-1')) {
-        rt.local = { ...rt.local, token: owner.token, unsettled: holder.unsettled, graceUntilMs: now + this.graceMs(rt.spec, this.view?.config?.timing.fenceMargin ?? 1000) };
-      }
+      // The gate is taken up again from the holder record by adoptIfOwner (BUG-1, BUG-11).
       this.env.trace(this.me, `probed ${name}: [${rt.local.resources.join(',')}]${owner ? ' (adopted)' : ''}`);
       // Adopted: from now on this agent self-fences the copies its crashed predecessor left.
       if (owner) this.host.adopted(name);

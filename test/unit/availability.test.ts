@@ -215,3 +215,21 @@ test('a takeover in the agents\' current wording ("lost QM1 without stopping it 
   assert.deepEqual(s.outages.map((o) => [o.kind, o.durationMs, o.fromNode, o.toNode, o.startIsLowerBound]), [['unplanned', 4 * S, 'n1', 'n2', true]]);
   assert.ok(!s.notes.some((n) => /events are missing/.test(n)), s.notes.join('\n'));
 });
+
+test('an etcd outage: the self-fenced time is unplanned downtime; the node events explain, they count nothing', () => {
+  const events = [
+    ...first(T0),
+    { atWallMs: T0 + H, node: 'n1', what: 'etcd-lost', reason: 'n1 has had no lease renewal from etcd for 1200 ms: self-fencing' },
+    ev(T0 + H, 'n1', 'self-fenced', 'n1 lost etcd: stopping QM1 before its lease can expire'),
+    ev(T0 + H + 300, 'n1', 'stopped', 'etcd lease in doubt (valid 0ms more, fenceMargin 800ms): self-fencing, stopping qm1-r1'),
+    { atWallMs: T0 + H + 48 * S, node: 'n1', what: 'etcd-resumed', reason: 'n1 has a sound lease again after 48 s' },
+    ev(T0 + H + 50 * S, 'n1', 'running', 'QM1 running on n1'),
+  ];
+  const r = computeAvailability({ events, configuredSets: ['QM1'], sinceMs: T0, untilMs: T0 + D, targetPercent: 99.99 });
+  const s = r.sets[0];
+  assert.equal(s.unplannedDownMs, 50 * S);
+  assert.equal(s.plannedDownMs, 0);
+  assert.deepEqual(s.outages.map((o) => [o.kind, o.startMs - T0, o.durationMs]), [['unplanned', H, 50 * S]]);
+  assert.match(s.outages[0].cause, /^self-fenced on n1: /);
+  assert.deepEqual(r.notes.filter((n) => /do(es)? not know/.test(n)), [], 'the outage events are known kinds');
+});

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideSet } from '../../agent/core/decide.js';
-import { afterMonitor, afterStart } from '../../agent/core/results.js';
+import { adoptOwnership, afterAcquire, afterMonitor, afterStart } from '../../agent/core/results.js';
 import { config, QM_YAML, view, owned, local, input } from './core-fixtures.js';
 
 const cfg = config(QM_YAML);
@@ -175,4 +175,59 @@ test('the takeover gate guards every start, also of a later resource while earli
   // Stopping is never gated: an unknown resource with a running one after it is stopped first.
   const unknownFirst = local(['unknown', R, S], { token: 60, unsettled: [{ node: 'a', afterRevision: 40 }] });
   assert.deepEqual(decideSet(input('b', ownedByB, unknownFirst, cfg)).action, { kind: 'stop', index: 1 });
+});
+
+test('an owner with no memory of its acquisition (reply lost, agent restart) takes the gate up from the holder record', () => {
+  const holder = { node: 'b', released: false, unsettled: [{ node: 'a', afterRevision: 40 }], modRevision: 60 };
+  const v = view({ owners: new Map([['QM', { set: 'QM', node: 'b', leaseId: 'Lb', token: 60 }]]), holders: new Map([['QM', holder]]) });
+  const forgetful = local([S, S, S]);
+  // Without adoption the core sees an owner with nothing unsettled and starts at once: the defect.
+  assert.equal(decideSet(input('b', v, forgetful, cfg)).action.kind, 'start');
+  const adopted = adoptOwnership(forgetful, 'b', 60, holder, 5000, 10_000);
+  assert.equal(adopted.heldToken, 60);
+  assert.deepEqual(adopted.unsettled, [{ node: 'a', afterRevision: 40 }]);
+  assert.equal(adopted.graceUntilMs, 15_000);
+  const d = decideSet(input('b', v, adopted, cfg));
+  assert.equal(d.state, 'blocked');
+  assert.match(d.reason, /waiting for a to be fenced/);
+  // A holder record from another holder, or a released one, arms nothing.
+  assert.deepEqual(adoptOwnership(forgetful, 'b', 60, { ...holder, node: 'c' }, 5000, 10_000).unsettled, []);
+});
+
+const onlyB = new Map([['b', { name: 'b', leaseId: 'Lb', startedAtWallMs: 0, registeredRevision: 10 }]]);
+
+test('a host whose stop failed is settled only by a fence, even for a set that does not require fencing', () => {
+  const relaxed = config(QM_YAML.replace('prefer: [a, b, c]', 'prefer: [a, b, c]\n    requireFencing: false'));
+  const holder = { node: 'a', released: false, stopFailed: true, unsettled: [], modRevision: 45 };
+  const d = decideSet(input('b', view({ holders: new Map([['QM', holder]]), nodes: onlyB }), local([S, S, S]), relaxed));
+  assert.equal(d.action.kind, 'acquire');
+  const unsettled = (d.action as { unsettled: { node: string; stopFailed?: boolean }[] }).unsettled;
+  assert.deepEqual(unsettled, [{ node: 'a', afterRevision: 45, stopFailed: true }]);
+  const mine = view({ ...owned('b', 60), nodes: onlyB });
+  const gated = afterAcquire(local([S, S, S]), 60, { unsettled: unsettled.map((u) => ({ ...u, afterRevision: 45 })), graceMs: 0, nowMs: 10_000 });
+  const later = input('b', mine, gated, relaxed, { nowMs: 60_000, lease: { leaseId: 'Lb', validUntilMs: 63_000 } });
+  const blocked = decideSet(later);
+  assert.equal(blocked.state, 'blocked', 'no grace settles a failed stop');
+  assert.match(blocked.reason, /a stop of QM failed on a/);
+  const fenced = new Map([['a', { node: 'a', how: 'confirm', atWallMs: 0, modRevision: 61 }]]);
+  assert.equal(decideSet({ ...later, view: { ...later.view, fences: fenced } }).action.kind, 'start');
+});
+
+test('the takeover grace follows the configuration the old owner ran (recorded in the holder record), when longer', () => {
+  const holder = { node: 'a', released: false, graceMs: 9000, unsettled: [], modRevision: 45 };
+  const d = decideSet(input('b', view({ holders: new Map([['QM', holder]]), nodes: onlyB }), local([S, S, S]), cfg));
+  const unsettled = (d.action as { unsettled: { node: string; graceMs?: number }[] }).unsettled;
+  assert.deepEqual(unsettled, [{ node: 'a', afterRevision: 45, graceMs: 9000 }]);
+  assert.equal(afterAcquire(local([S, S, S]), 60, { unsettled, graceMs: 2000, nowMs: 10_000 }).graceUntilMs, 19_000);
+  assert.equal(afterAcquire(local([S, S, S]), 60, { unsettled, graceMs: 12_000, nowMs: 10_000 }).graceUntilMs, 22_000);
+});
+
+test('self-fencing after a failed stop stops the resources still running below it, then retries the failed one', () => {
+  const v = view(owned('a', 50));
+  const inDoubt = { lease: { leaseId: 'La', validUntilMs: 10_900 } };
+  const failedTop = local([R, R, U], { token: 50, stopFailure: 'stop of qm failed (timed out)' });
+  const d = decideSet(input('a', v, failedTop, cfg, inDoubt));
+  assert.deepEqual(d.action, { kind: 'stop', index: 1 }, 'the IP below the hung queue manager goes first');
+  assert.match(d.reason, /stop failed earlier .* stopping ip meanwhile/);
+  assert.deepEqual(decideSet(input('a', v, local([S, S, U], { token: 50, stopFailure: 'x' }), cfg, inDoubt)).action, { kind: 'stop', index: 2 });
 });

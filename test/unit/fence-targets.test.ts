@@ -3,7 +3,7 @@
 // host without a device, a host already fenced in this life, maintenance.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { devicesToMonitor, fenceTargets, leasesToObserve, type FenceTargetInput, type LeaseObservation } from '../../agent/core/fence-targets.js';
+import { devicesToMonitor, fenceTargets, isNewLife, leasesToObserve, lifeOf, suspectAfterForGrantedMs, type FenceTargetInput, type LeaseObservation } from '../../agent/core/fence-targets.js';
 import { checkClusterConfig } from '../../agent/config/load-cluster.js';
 import { config, owned, view } from './core-fixtures.js';
 import type { ClusterView } from '../../agent/core/types.js';
@@ -86,6 +86,31 @@ test('suspectAfter: off disables watching; a higher threshold needs a lower rema
   }
 });
 
+test('a lease granted with another TTL than timing.leaseTtl is judged by its own TTL (an owner keeps its TTL after a change)', () => {
+  const v = view(owned('a', 50));
+  const two = config(YAML.replace('leaseTtl: 3s, fenceMargin: 1s }', 'leaseTtl: 2s, fenceMargin: 800ms }'));
+  const at = (c: typeof cfg, remainingSec: number, grantedTtlSec: number) =>
+    fenceTargets({ me: 'b', nowMs: 10_100, lease: { leaseId: 'Lb', validUntilMs: 13_000 }, view: { ...v, config: c }, config: c, gates: new Map(), observations: obs(remainingSec, 10_000, grantedTtlSec) });
+  // leaseTtl lowered from 5 s to 2 s (suspectAfter 1 s): a 5 s lease renewed every 1.25 s shows
+  // 3 or 4 whole seconds left — 1 s "unrenewed" by the 2 s rule, healthy by its own.
+  assert.deepEqual(at(two, 3, 5), [], 'healthy 5 s owner, 3 s left');
+  assert.deepEqual(at(two, 2, 5), [], '2 s unrenewed of 5 s: under the scaled 2.5 s');
+  const late = at(two, 1, 5);
+  assert.equal(late.length, 1, '3 s unrenewed of a 5 s lease');
+  assert.match(late[0].reason, /suspectAfter 1s scaled to its 5s lease: 2\.5s/);
+  // leaseTtl raised from 2 s to 5 s (suspectAfter 4 s): a 2 s lease is judged as a 2 s lease.
+  const five = config(YAML.replace('leaseTtl: 3s, fenceMargin: 1s }', 'leaseTtl: 5s, fenceMargin: 1s }'));
+  assert.equal(at(five, 0, 2).length, 1, '1 s unrenewed of a 2 s lease');
+  assert.deepEqual(at(five, 1, 2), []);
+  // the threshold itself: the configured one for the configured TTL, else scaled, within [TTL/2, TTL - 1 s]
+  assert.equal(suspectAfterForGrantedMs(1000, 2000, 2), 1000);
+  assert.equal(suspectAfterForGrantedMs(1000, 2000, 5), 2500);
+  assert.equal(suspectAfterForGrantedMs(1000, 2000, 3), 1500);
+  assert.equal(suspectAfterForGrantedMs(4000, 5000, 2), 1000);
+  assert.equal(suspectAfterForGrantedMs(2500, 5000, 10), 5000);
+  assert.equal(suspectAfterForGrantedMs(4000, 5000, 60), 48_000);
+});
+
 test('gates and stop-failure requests are targets; a request from an earlier lease, or already answered by a fence, is not', () => {
   const v = view(owned('b', 60));
   const gated = targetsFor('b', v, { gates: new Map([['QM', ['a', 'c']]]) });
@@ -109,4 +134,15 @@ test('each fence device is monitored by one online host, preferably one it does 
   assert.deepEqual(devicesToMonitor('c', v, two), ['sw'], 'sw fences a and b: c checks it');
   const onlyAB = view({ nodes: new Map(['a', 'b'].map((n) => [n, { name: n, leaseId: `L${n}`, startedAtWallMs: 0, registeredRevision: 10 }])) });
   assert.deepEqual(devicesToMonitor('a', onlyAB, two), ['sw', 'pdu'], 'no host outside sw online: the first checks it');
+});
+
+test("a fence is for one life of its victim: a registration since the claim is a new life, a key that went is not", () => {
+  const v = view(owned('a', 50));
+  assert.equal(lifeOf(v, 'a'), 10);
+  assert.equal(lifeOf(v, 'zz'), 0, 'no node key');
+  assert.equal(isNewLife(10, 10), false, 'same life');
+  assert.equal(isNewLife(10, 0), false, 'its key went with its lease: the old life may still run, the fence is still due');
+  assert.equal(isNewLife(10, 80), true, 'registered again');
+  assert.equal(isNewLife(0, 80), true, 'claimed while it had no key, registered since');
+  assert.equal(isNewLife(0, 0), false);
 });
