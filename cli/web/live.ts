@@ -93,7 +93,12 @@ export class LiveConsole {
   async start(): Promise<void> {
     this.following = await followStatus(
       this.session,
-      (status, kvs) => void this.update(status, kvs),
+      (status, kvs) =>
+        void this.update(status, kvs).catch((err: unknown) => {
+          // Never an unhandled rejection (it would end hactl web): the page says what went wrong.
+          this.trouble = `could not build the view: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
+          if (this.latest) this.publish({ ...this.latest, trouble: this.trouble });
+        }),
       (what) => {
         this.trouble = what;
         if (this.latest) this.publish({ ...this.latest, trouble: what });
