@@ -228,6 +228,8 @@ export function buildProgram(): Command {
     'The rules: docs/operations.md, "Availability report".',
   );
 
+  examples(program.command('web').description('the console in a browser: live status, events, availability and actions, with your etcd credentials (docs/web.md)').option('--listen <address>', 'where to serve it (a non-loopback address needs TLS and --allow-remote)', '127.0.0.1:8080').option('--tls-cert <file>', 'serve HTTPS with this certificate').option('--tls-key <file>', 'the key of --tls-cert').option('--allow-remote', 'allow a non-loopback --listen address').action(async (_o, cmd: Command) => (await import('./commands/web.js')).webCommand({ ...globals(cmd), ...cmd.opts() })), 'hactl web', 'hactl web --listen 127.0.0.1:9090');
+
   examples(
     program
       .command('completion <shell>')

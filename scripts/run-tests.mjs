@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 const requested = process.argv.slice(2);
-const suites = requested.length > 0 ? requested : ['dist/test/unit', 'dist/test/sim', 'dist/test/resources', 'dist/test/integration', 'dist/test/chaos'];
+const suites = requested.length > 0 ? requested : ['dist/test/unit', 'dist/test/sim', 'dist/test/resources', 'dist/test/integration', 'dist/test/web', 'dist/test/chaos'];
 const present = suites.filter((p) => existsSync(p));
 const r = spawnSync(
   process.execPath,
