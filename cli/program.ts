@@ -228,6 +228,21 @@ export function buildProgram(): Command {
     'The rules: docs/operations.md, "Availability report".',
   );
 
+  const many = (value: string, list: string[] = []): string[] => [...list, value];
+  examples(
+    program
+      .command('simulate')
+      .description('what would happen if a node died, went into standby, or a configuration were applied: predicted from the live cluster with the agents\' own rules; writes nothing')
+      .option('--kill <node>', 'the node dies (repeatable)', many)
+      .option('--standby <node>', 'the node goes into standby (repeatable)', many)
+      .option('--apply <file>', 'this cluster configuration is applied')
+      .action(async (_o, cmd: Command) => (await import('./commands/simulate.js')).simulateCommand({ ...globals(cmd), ...cmd.opts() })),
+    'hactl simulate --kill mq1',
+    'hactl simulate --kill mq1 --kill mq2 --json',
+    'hactl simulate --standby mq2',
+    'hactl simulate --apply new-cluster.yaml',
+  );
+
   examples(
     program
       .command('completion <shell>')

@@ -170,8 +170,9 @@ class World {
 
   prediction(set: string): SetPrediction {
     const base = baseSetName(set);
-    const common = { set, base, now: this.initialOwners.get(set) ?? null, waits: this.waits.get(set) ?? [], steps: this.steps.get(set) ?? [] };
-    if (this.removed.includes(set)) return { ...common, then: null, state: 'stopped', outcome: 'removed', reason: `${set} was removed from the configuration` };
+    const now = this.initialOwners.get(set) ?? null;
+    const trail = { waits: this.waits.get(set) ?? [], steps: this.steps.get(set) ?? [] };
+    if (this.removed.includes(set)) return { set, base, now, then: null, state: 'stopped', outcome: 'removed', reason: `${set} was removed from the configuration`, ...trail };
     const owner = this.view.owners.get(set);
     let state: SetState;
     let reason: string;
@@ -187,8 +188,8 @@ class World {
     }
     const then = owner?.node ?? null;
     const outcome: WhatIfOutcome =
-      state === 'blocked' ? 'blocked' : then === null || state !== 'running' ? 'stops' : common.now === null ? 'starts' : then !== common.now ? 'moves' : common.steps.length > 0 ? 'restarts' : 'unaffected';
-    return { ...common, then, state, outcome, reason };
+      state === 'blocked' ? 'blocked' : then === null || state !== 'running' ? 'stops' : now === null ? 'starts' : then !== now ? 'moves' : trail.steps.length > 0 ? 'restarts' : 'unaffected';
+    return { set, base, now, then, state, outcome, reason, ...trail };
   }
 
   private initialLocal(node: string, set: string, phases: readonly ResourcePhase[] | undefined): LocalSet {
