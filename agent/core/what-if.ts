@@ -185,6 +185,10 @@ class World {
       const placement = placeSet(this.asView(), this.config, set, this.wallMs);
       state = holder?.failed ? 'failed' : 'stopped';
       reason = holder?.failed ? `${holder.failed}; stopped everywhere until hactl cleanup ${base}` : placement.ranked.length === 0 ? noEligibleReason(placement) : `no owner; ${placement.ranked[0]} should take it`;
+      // In maintenance nobody takes it: say so in the agents' words.
+      const first = this.hosts()[0];
+      const d = first === undefined ? null : this.decide(first, set);
+      if (d?.state === 'maintenance') ({ state, reason } = d);
     }
     const then = owner?.node ?? null;
     const outcome: WhatIfOutcome =

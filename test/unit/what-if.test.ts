@@ -157,3 +157,13 @@ test('a set that is still starting is predicted the same with and without the ch
   assert.equal(web.outcome, 'unaffected');
   assert.equal(web.state, 'running');
 });
+
+test('cluster-wide maintenance: the sets of a killed owner are taken by nobody, and the prediction says why', () => {
+  const cfg = config(TWO_SETS);
+  const p = predict(running(cfg, { APP: 'a', DB: 'a', WEB: 'b' }, { maintenance: { cluster: true, sets: new Set() } }), { kill: ['a'] });
+  const app = p.get('APP')!;
+  assert.equal(app.then, null);
+  assert.equal(app.state, 'maintenance');
+  assert.match(app.reason, /^cluster-wide maintenance: not starting, stopping or monitoring anything$/);
+  assert.deepEqual(app.steps, []);
+});
