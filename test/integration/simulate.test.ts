@@ -4,7 +4,7 @@
 // outcome compared; then the same for `--standby n2`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestCluster, type TestCluster } from '../lib/cluster.js';
@@ -121,6 +121,36 @@ test('simulate --kill n1 and --standby n2 predict what the agents then really do
     assert.equal(applied.code, 0, applied.stderr);
     const afterApply = await tc.waitFor('the sets as predicted after the apply', 20_000, (s) => settled(onApply)(s) && s.sets.find((x) => x.name === 'APP')!.fencingToken! > beforeApply.sets.find((x) => x.name === 'APP')!.fencingToken!);
     assertAsPredicted(afterApply, onApply);
+  } finally {
+    await tc.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('simulate --kill n1 with a fence device for n1: the prediction (fenced through the device, nothing waits for an operator) is what the agents do', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hactl-simulate-'));
+  // A power switch that always succeeds (n1 is killed by the test itself).
+  const script = join(dir, 'switch.sh');
+  await writeFile(script, '#!/bin/sh\ncat > /dev/null\nexit 0\n');
+  await chmod(script, 0o755);
+  const tc = await startTestCluster({ nodes: 3 });
+  try {
+    await tc.waitFor('3 agents online', 20_000, (s) => s.nodes.filter((n) => n.state === 'online').length === 3);
+    const withDevice = YAML.replace('timing: { leaseTtl: 2s, fenceMargin: 500ms }', `timing: { leaseTtl: 3s, fenceMargin: 1s }\nnodes: { n1: { fence: sw }, n2: {}, n3: {} }\nfencing:\n  devices:\n    sw: { agent: "script:${script}", timeout: 5s }`);
+    await tc.applyConfig(withDevice);
+    await tc.waitFor('APP and DB running on n1', 20_000, (s) => ['APP', 'DB'].every((n) => s.sets.some((x) => x.name === n && x.state === 'running' && x.node === 'n1')));
+
+    const onKill = await simulate(tc, '--kill', 'n1');
+    assert.equal(onKill.get('DB')!.then, 'n3');
+    assert.equal(onKill.get('DB')!.state, 'running');
+    const fence = onKill.get('DB')!.waits.find((w) => w.kind === 'fence');
+    assert.ok(fence && fence.kind === 'fence' && fence.node === 'n1' && fence.device === 'sw', JSON.stringify(onKill.get('DB')!.waits));
+    assert.equal(onKill.get('APP')!.then, 'n2');
+
+    await tc.lc.killHost('n1');
+    assertAsPredicted(await tc.waitFor('the sets as predicted after the kill', 20_000, settled(onKill)), onKill);
+    const st = await tc.hactl(['status', '--json']);
+    assert.equal((JSON.parse(st.stdout) as ClusterStatus).nodes.find((n) => n.name === 'n1')!.state, 'fenced');
   } finally {
     await tc.dispose();
     await rm(dir, { recursive: true, force: true });
