@@ -229,6 +229,20 @@ export function buildProgram(): Command {
   );
 
   examples(program.command('web').description('the console in a browser: live status, events, availability and actions, with your etcd credentials (docs/web.md)').option('--listen <address>', 'where to serve it (a non-loopback address needs TLS and --allow-remote)', '127.0.0.1:8080').option('--tls-cert <file>', 'serve HTTPS with this certificate').option('--tls-key <file>', 'the key of --tls-cert').option('--allow-remote', 'allow a non-loopback --listen address').action(async (_o, cmd: Command) => (await import('./commands/web.js')).webCommand({ ...globals(cmd), ...cmd.opts() })), 'hactl web', 'hactl web --listen 127.0.0.1:9090');
+  const many = (value: string, list: string[] = []): string[] => [...list, value];
+  examples(
+    program
+      .command('simulate')
+      .description('what would happen if a node died, went into standby, or a configuration were applied: predicted from the live cluster with the agents\' own rules; writes nothing')
+      .option('--kill <node>', 'the node dies (repeatable)', many)
+      .option('--standby <node>', 'the node goes into standby (repeatable)', many)
+      .option('--apply <file>', 'this cluster configuration is applied')
+      .action(async (_o, cmd: Command) => (await import('./commands/simulate.js')).simulateCommand({ ...globals(cmd), ...cmd.opts() })),
+    'hactl simulate --kill mq1',
+    'hactl simulate --kill mq1 --kill mq2 --json',
+    'hactl simulate --standby mq2',
+    'hactl simulate --apply new-cluster.yaml',
+  );
 
   examples(
     program
