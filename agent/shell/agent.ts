@@ -36,6 +36,7 @@ import { Fencer } from './fencer.js';
 import { devicesToMonitor, fenceTargets, leasesToObserve } from '../core/fence-targets.js';
 import { DeviceMonitor } from './device-monitor.js';
 import { Watchdog } from './watchdog.js';
+import { Backoff } from './backoff.js';
 import { clearInflight, killLeftoverStarts, recordInflight } from './inflight.js';
 import { parseDurationMs } from '../config/duration.js';
 import { LeaseObserver } from '../etcd/lease-observer.js';
@@ -45,6 +46,8 @@ import { fenceDeviceFor } from '../fence/device.js';
 const DEFAULT_LEASE_TTL_SEC = 5;
 /** Longest sleep between reconciliations when nothing is scheduled; a safety net, not the trigger. */
 const IDLE_RECHECK_MS = 1000;
+/** Pacing of a set's retries after a failed stop or release: 1 s, 2 s, 4 s … at most 30 s. */
+const SET_RETRY_BACKOFF = { baseMs: 1000, capMs: 30_000 };
 
 interface SetRuntime {
   name: string;
@@ -71,6 +74,8 @@ interface SetRuntime {
   awaitsFence: string[];
   /** Ends the start or monitor in flight (a self-fence must not wait for its timeout). */
   abort: AbortController | undefined;
+  /** Paces retries of a stop that failed and of a release that did not commit (no retry storm). */
+  retry: Backoff;
 }
 
 interface PersistedLease {
@@ -416,6 +421,8 @@ export class HostAgent {
       if (decision.action.kind === 'none' && decision.state === 'running') {
         this.maybeMonitor(name, rt, config);
       } else if (decision.action.kind !== 'none' && decision.action.kind !== 'wait') {
+        // A stop that failed before is tried again only after its backoff (the self-fence path).
+        if (decision.action.kind === 'stop' && rt.local.stopFailure && !rt.retry.ready(this.clock.monotonicMs())) continue;
         void this.runExclusive(rt, () => this.execute(name, rt, decision, view, config));
       }
     }
@@ -487,6 +494,7 @@ export class HostAgent {
       this.store.withdrawFenceRequest(this.node).catch((err: unknown) => this.log.warn({ err: String(err) }, 'could not withdraw the fence request'));
     }
     rt.local = { ...rt.local, stopFailure: null, moveAway: null, failureTimesMs: [], probed: false };
+    rt.retry.reset(); // the operator asks for a fresh attempt now
     rt.statusKey = '';
     this.log.info({ set: name, resource, cleared: hadTrouble }, 'cleanup');
     if (hadTrouble) void this.events.append({ set: name, what: 'cleanup', reason: `cleanup on ${this.node} cleared: ${hadTrouble}; probing again` });
@@ -515,6 +523,7 @@ export class HostAgent {
         agents: spec.resources.map(() => undefined),
         awaitsFence: [],
         abort: undefined,
+        retry: new Backoff(SET_RETRY_BACKOFF),
       });
     }
   }
@@ -525,24 +534,41 @@ export class HostAgent {
    * An unchanged set is never touched by a configuration change.
    */
   private retireSet(name: string, rt: SetRuntime, config: ClusterConfig | null): void {
+    // Cleanup works for a retiring set too (its configuration changed or is gone).
+    const cleanup = this.view?.cleanups.get(baseSetName(name));
+    if (cleanup && cleanup.modRevision > rt.cleanupRevision) this.applyCleanup(name, rt, cleanup.modRevision, cleanup.resource);
+    const changed = config && name in config.serviceSets ? `configuration of ${name} changed` : `${name} was removed from the configuration`;
+    // A failed stop blocks the set until cleanup: no stop again (that was a retry storm), no release.
+    if (rt.local.stopFailure) {
+      this.noteRetiring(name, rt, 'blocked', `stop failed on ${this.node}: ${rt.local.stopFailure}; ${changed}, applied after hactl cleanup ${baseSetName(name)}`);
+      return;
+    }
+    if (!rt.retry.ready(this.clock.monotonicMs())) return; // a release that did not commit, retried after its backoff
     const active = highestActive(rt.local);
     if (active >= 0) {
-      const reason = config && name in config.serviceSets ? `configuration of ${name} changed: stopping it to apply the new one` : `${name} was removed from the configuration: stopping it`;
+      const reason = `${changed}: stopping it${config && name in config.serviceSets ? ' to apply the new one' : ''}`;
+      this.noteRetiring(name, rt, 'stopping', reason);
       void this.runExclusive(rt, () => this.runStop(name, rt, active, reason));
       return;
     }
-    if (rt.local.stopFailure) return; // blocked: keep everything as it is until cleanup
     const owner = this.view?.owners.get(name);
     if (owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId) {
       void this.runExclusive(rt, async () => {
         const out = await this.store.release(name, owner.token, { node: this.node, released: true, reason: 'configuration changed', atWallMs: this.clock.wallMs() });
         if (out.status !== 'unknown') rt.awaitRevision = out.revision;
+        if (out.status === 'committed') rt.retry.reset();
+        else rt.retry.failed(this.clock.monotonicMs());
       });
       return;
     }
     this.sets.delete(name);
     if (config && name in config.serviceSets) this.syncSets(config);
     this.kick();
+  }
+
+  /** The status of a set being retired: never the `running` its old decision last wrote. */
+  private noteRetiring(name: string, rt: SetRuntime, state: 'stopping' | 'blocked', reason: string): void {
+    if (this.view) this.noteDecision(name, rt, { action: { kind: 'none' }, state, reason }, this.view);
   }
 
   private async runExclusive(rt: SetRuntime, work: () => Promise<void>): Promise<void> {
@@ -715,12 +741,14 @@ export class HostAgent {
     rt.local = afterStop(rt.local, index, resource.id, result);
     rt.nextMonitorMs[index] = Infinity;
     if (rt.local.stopFailure) {
+      const retryInMs = rt.retry.failed(this.clock.monotonicMs());
       rt.lastReasons[index] = describeOutcome(result);
-      this.log.error({ set: name, resource: resource.id, reason: rt.local.stopFailure }, 'stop failed; set blocked');
+      this.log.error({ set: name, resource: resource.id, reason: rt.local.stopFailure, retryInMs }, 'stop failed; set blocked');
       void this.events.append({ set: name, resource: resource.id, what: 'stop-failed', reason: rt.local.stopFailure, rc: result.status === 'exited' ? result.rc : undefined });
       this.requestOwnFence(name, rt.local.stopFailure);
-    } else if (index === 0) {
-      void this.events.append({ set: name, what: 'stopped', reason, token: rt.local.token });
+    } else {
+      rt.retry.reset();
+      if (index === 0) void this.events.append({ set: name, what: 'stopped', reason, token: rt.local.token });
     }
   }
 
@@ -870,6 +898,7 @@ export class HostAgent {
     for (const rt of this.sets.values()) {
       if (rt.local.graceUntilMs !== null && rt.local.graceUntilMs > now) at = Math.min(at, rt.local.graceUntilMs + 1);
       for (const t of rt.nextMonitorMs) if (t > now) at = Math.min(at, t);
+      if (rt.retry.notBeforeMs > now) at = Math.min(at, rt.retry.notBeforeMs + 1);
     }
     for (const retryAt of this.fencer.retryTimesMs()) if (retryAt > now) at = Math.min(at, retryAt + 1);
     // Never postpone a wake-up already due earlier: renewals arrive more often than the idle
