@@ -120,6 +120,8 @@ export class HostAgent {
   private facts: HostFacts | undefined;
   /** The etcd revision at which this agent last registered its node key. */
   private registeredRevision = 0;
+  /** Why the stored configuration is not the one in use (it cannot be read), or undefined. */
+  private configProblem: { revision: number; reason: string } | undefined;
 
   constructor(
     private readonly config: HostConfig,
@@ -317,10 +319,20 @@ export class HostAgent {
   private onViewChanged(kvs: ReadonlyMap<string, import('../etcd/view.js').KvEntry>, revision: number): void {
     const built = this.viewBuilder.build(kvs, revision);
     for (const p of built.problems) this.log.warn({ problem: p }, 'unreadable key');
+    this.noteConfigProblem(built.configProblem);
     this.view = built.view;
     if (built.view.config) this.events.retention = { retain: built.view.config.events.retain, maxAgeMs: built.view.config.events.maxAge };
     this.followLeaseTtl(built.view);
     this.kick();
+  }
+
+  /** Once per stored configuration revision that cannot be read: a log line and an event. */
+  private noteConfigProblem(problem: { revision: number; reason: string } | undefined): void {
+    const known = this.configProblem?.revision;
+    this.configProblem = problem;
+    if (!problem || problem.revision === known) return;
+    this.log.error({ revision: problem.revision, reason: problem.reason }, 'stored configuration unreadable; keeping the last good one');
+    void this.events.append({ what: 'config-unreadable', reason: `${this.node}: ${problem.reason}` });
   }
 
   /**
@@ -857,13 +869,15 @@ export class HostAgent {
     }
     const owner = view.owners.get(name);
     if (!owner || owner.node !== this.node || owner.leaseId !== this.keeper?.leaseId) return;
-    const changeKey = `${owner.token}|${decision.state}|${decision.reason}|${rt.local.resources.join(',')}|${rt.failCounts.join(',')}|${rt.sinceWallMs}`;
+    const configProblem = this.configProblem?.reason;
+    const changeKey = `${owner.token}|${decision.state}|${decision.reason}|${rt.local.resources.join(',')}|${rt.failCounts.join(',')}|${rt.sinceWallMs}|${configProblem}`;
     if (changeKey === rt.statusKey) return;
     rt.statusKey = changeKey;
     const status = {
       node: this.node,
       state: decision.state,
-      reason: decision.state === 'running' ? undefined : decision.reason,
+      // An unreadable stored configuration is shown on every set it leaves as it was.
+      reason: [decision.state === 'running' ? undefined : decision.reason, configProblem].filter(Boolean).join('; ') || undefined,
       sinceWallMs: rt.sinceWallMs,
       fencingToken: owner.token,
       resources: rt.spec.resources.map((r, i) => ({
@@ -957,6 +971,7 @@ export class HostAgent {
       cluster: this.config.cluster,
       lease: keeper ? { id: keeper.leaseId, validForMs: Math.round(keeper.validUntilMs - now) } : null,
       revision: this.view?.revision ?? 0,
+      configProblem: this.configProblem?.reason ?? null,
       watchdog: this.watchdog ? { device: this.config.watchdog?.device, fed: this.watchdog.fed } : null,
       sets: Object.fromEntries([...this.sets].map(([n, rt]) => [n, { state: rt.lastState, reason: rt.lastReason, resources: rt.local.resources }])),
     };

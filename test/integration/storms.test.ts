@@ -17,7 +17,7 @@ async function online(tc: TestCluster, n: number): Promise<void> {
 }
 
 /** The stored event records of `set` with kind `what` (each may stand for several, see `count`). */
-async function eventRecords(tc: TestCluster, set: string, what: string): Promise<EventRecord[]> {
+async function eventRecords(tc: TestCluster, set: string | undefined, what: string): Promise<EventRecord[]> {
   const all = await tc.client.getAll().prefix(tc.keys.eventsPrefix()).strings();
   return Object.values(all)
     .map((v) => JSON.parse(v) as EventRecord)
@@ -86,6 +86,34 @@ test('a set removed from the configuration whose stop failed stays owned and blo
     await tc.waitFor('S1 stopped and released', 15_000, async () => (await tc.client.get(tc.keys.owner('S1')).string()) === null);
     const stops = (await tc.actions('n1')).filter((a) => a.set === 'S1' && a.action === 'stop' && a.status === 'exited' && a.rc === 0).map((a) => a.resource);
     assert.deepEqual(stops.slice(-3), ['s1-r3', 's1-r2', 's1-r1'], 'the removed set was stopped on its host');
+  } finally {
+    await tc.dispose();
+  }
+});
+
+test('a stored configuration the agents cannot read leaves what runs running, and says why', async () => {
+  const tc = await startTestCluster({ nodes: 2 });
+  try {
+    await online(tc, 2);
+    await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2'], leaseTtl: '3s', fenceMargin: '1s' }));
+    const before = await tc.waitRunning('S1', 20_000, (x) => x.node === 'n1');
+    // As a newer CLI or a hand edit might leave it: valid JSON, YAML this version rejects.
+    const t0 = Date.now();
+    await tc.client.put(tc.keys.config()).value(JSON.stringify({ yaml: 'serviceSets:\n  S1: { resources: [ { id: x, type: dummy, fancy: yes } ] }\nfutureFeature: 1\n', appliedAtWallMs: t0, appliedBy: 'test' })).exec();
+    await new Promise((r) => setTimeout(r, 4000));
+    const stops = (await tc.actions('n1')).filter((a) => a.action === 'stop' && a.beginWallMs >= t0);
+    assert.deepEqual(stops, [], 'nothing was stopped');
+    const st = await tc.hactl(['status']);
+    assert.match(st.stdout, /S1 +singleton +running +n1/, st.stdout);
+    assert.match(st.stdout, /cannot be read.*last good configuration/, st.stdout);
+    const logs = (await tc.logLines('n1')).filter((l) => l.msg === 'stored configuration unreadable; keeping the last good one');
+    assert.equal(logs.length, 1, 'logged once for the revision');
+    assert.equal((await eventRecords(tc, undefined, 'config-unreadable')).length > 0, true, 'an event says so');
+    // A good configuration again: the agents follow it (the set was unchanged, so it keeps running).
+    await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2'], leaseTtl: '3s', fenceMargin: '1s' }));
+    const after = await tc.waitRunning('S1', 10_000);
+    assert.equal(after.fencingToken, before.fencingToken, 'never stopped or moved');
+    assert.doesNotMatch((await tc.hactl(['status'])).stdout, /cannot be read/);
   } finally {
     await tc.dispose();
   }
