@@ -120,6 +120,8 @@ export class HostAgent {
   private facts: HostFacts | undefined;
   /** The etcd revision at which this agent last registered its node key. */
   private registeredRevision = 0;
+  /** Why the lease file could not be written (a restart will then grant a new lease), or undefined. */
+  private leaseFileProblem: string | undefined;
   /** Why the stored configuration is not the one in use (it cannot be read), or undefined. */
   private configProblem: { revision: number; reason: string } | undefined;
 
@@ -275,7 +277,15 @@ export class HostAgent {
         }
         await sleep(250);
       }
-      await writeLeaseFile(this.leaseFile(), { leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec, node: this.node, registeredRevision: this.registeredRevision });
+      // The lease file only lets a restarted agent resume this lease: failing to write it (a full
+      // disk) must not stop the agent, which would leave its resources without one.
+      try {
+        await writeLeaseFile(this.leaseFile(), { leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec, node: this.node, registeredRevision: this.registeredRevision });
+        this.leaseFileProblem = undefined;
+      } catch (err) {
+        this.leaseFileProblem = String(err);
+        this.log.error({ file: this.leaseFile(), err: String(err) }, 'lease file not written; a restart will not resume this lease');
+      }
       if (!resumed) void this.events.append({ what: 'node-online', reason: `${this.node} joined with lease ${keeper.leaseId}` });
     } finally {
       this.granting = false;
@@ -972,6 +982,7 @@ export class HostAgent {
       lease: keeper ? { id: keeper.leaseId, validForMs: Math.round(keeper.validUntilMs - now) } : null,
       revision: this.view?.revision ?? 0,
       configProblem: this.configProblem?.reason ?? null,
+      leaseFileProblem: this.leaseFileProblem ?? null,
       watchdog: this.watchdog ? { device: this.config.watchdog?.device, fed: this.watchdog.fed } : null,
       sets: Object.fromEntries([...this.sets].map(([n, rt]) => [n, { state: rt.lastState, reason: rt.lastReason, resources: rt.local.resources }])),
     };

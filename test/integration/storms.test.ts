@@ -5,7 +5,7 @@
 //     event is folded into one record with a count, and cleanup then completes the change.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestCluster, dummySetYaml, type TestCluster } from '../lib/cluster.js';
 import type { EventRecord } from '../../agent/shell/events.js';
@@ -114,6 +114,33 @@ test('a stored configuration the agents cannot read leaves what runs running, an
     const after = await tc.waitRunning('S1', 10_000);
     assert.equal(after.fencingToken, before.fencingToken, 'never stopped or moved');
     assert.doesNotMatch((await tc.hactl(['status'])).stdout, /cannot be read/);
+  } finally {
+    await tc.dispose();
+  }
+});
+
+test('an agent that cannot write its lease file keeps running and runs its set', async () => {
+  const tc = await startTestCluster({ nodes: 2 });
+  try {
+    await online(tc, 2);
+    // A directory where the lease file's temporary copy goes: every write fails (as on a full disk).
+    await tc.lc.killAgent('n1');
+    const tmp = join(tc.lc.agent('n1').dir, 'data', 'lease.json.tmp');
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(join(tmp, 'blocker'), { recursive: true });
+    await tc.lc.startAgent('n1');
+    await tc.waitFor('n1 started again', 30_000, async () => (await tc.logLines('n1')).filter((l) => l.msg === 'agent started').length === 2);
+    await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2'], leaseTtl: '3s', fenceMargin: '1s' }));
+    await tc.waitRunning('S1', 20_000, (x) => x.node === 'n1');
+    assert.equal(tc.lc.agent('n1').process?.exitCode, null, 'the agent is still running');
+    const logs = await tc.logLines('n1');
+    const warned = logs.find((l) => l.msg === 'lease file not written; a restart will not resume this lease');
+    assert.ok(warned, 'the failure is logged');
+    assert.match(String(warned.err), /EISDIR/);
+    // … and exposed on the agent's health endpoint.
+    const listen = /listen: (127\.0\.0\.1:\d+)/.exec(await readFile(tc.lc.agent('n1').configFile, 'utf8'))?.[1];
+    const health = (await (await fetch(`http://${listen}/health`)).json()) as { leaseFileProblem?: string };
+    assert.match(health.leaseFileProblem ?? '', /EISDIR/);
   } finally {
     await tc.dispose();
   }
