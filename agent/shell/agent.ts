@@ -36,7 +36,7 @@ import { Fencer } from './fencer.js';
 import { devicesToMonitor, fenceTargets, leasesToObserve } from '../core/fence-targets.js';
 import { DeviceMonitor } from './device-monitor.js';
 import { Watchdog } from './watchdog.js';
-import { Backoff } from './backoff.js';
+import { Backoff, seededJitter } from './backoff.js';
 import { clearInflight, killLeftoverStarts, recordInflight } from './inflight.js';
 import { parseDurationMs } from '../config/duration.js';
 import { LeaseObserver } from '../etcd/lease-observer.js';
@@ -46,7 +46,7 @@ import { fenceDeviceFor } from '../fence/device.js';
 const DEFAULT_LEASE_TTL_SEC = 5;
 /** Longest sleep between reconciliations when nothing is scheduled; a safety net, not the trigger. */
 const IDLE_RECHECK_MS = 1000;
-/** Pacing of a set's retries after a failed stop or release: 1 s, 2 s, 4 s … at most 30 s. */
+/** Pacing of a retiring set's release retries: 1 s, 2 s, 4 s … at most 30 s. */
 const SET_RETRY_BACKOFF = { baseMs: 1000, capMs: 30_000 };
 
 interface SetRuntime {
@@ -74,7 +74,7 @@ interface SetRuntime {
   awaitsFence: string[];
   /** Ends the start or monitor in flight (a self-fence must not wait for its timeout). */
   abort: AbortController | undefined;
-  /** Paces retries of a stop that failed and of a release that did not commit (no retry storm). */
+  /** Paces retries of a retiring set's release that did not commit (no retry storm). */
   retry: Backoff;
 }
 
@@ -124,6 +124,8 @@ export class HostAgent {
   private leaseFileProblem: string | undefined;
   /** Why the stored configuration is not the one in use (it cannot be read), or undefined. */
   private configProblem: { revision: number; reason: string } | undefined;
+  /** Jitter of the lease keeper's reconnect backoff, seeded by the node name (reproducible). */
+  private readonly jitter: () => number;
 
   constructor(
     private readonly config: HostConfig,
@@ -132,6 +134,7 @@ export class HostAgent {
     private readonly log: Logger,
   ) {
     this.keys = Keys.forCluster(config.cluster);
+    this.jitter = seededJitter(config.node);
     this.client = makeEtcdClient(conn);
     this.memberClients = conn.endpoints.map((e) => makeEtcdClient(conn, [e]));
     this.store = new ClusterStore(this.client, this.keys);
@@ -233,7 +236,7 @@ export class HostAgent {
     this.granting = true;
     this.requestedTtlSec = ttlSec;
     try {
-      const keeper = new LeaseKeeper(this.memberClients, { ttlSec, callTimeoutMs: 2000 }, this.clock, {
+      const keeper = new LeaseKeeper(this.memberClients, { ttlSec, callTimeoutMs: 2000, jitter: this.jitter }, this.clock, {
         renewed: () => this.onLeaseRenewed(),
         late: (info) => this.log.warn({ waitedMs: Math.round(info.waitedMs), peer: info.peer }, 'lease keepalive late; moving to next etcd member'),
         lost: (reason) => this.onLeaseLost(keeper, reason),
@@ -443,8 +446,6 @@ export class HostAgent {
       if (decision.action.kind === 'none' && decision.state === 'running') {
         this.maybeMonitor(name, rt, config);
       } else if (decision.action.kind !== 'none' && decision.action.kind !== 'wait') {
-        // A stop that failed before is tried again only after its backoff (the self-fence path).
-        if (decision.action.kind === 'stop' && rt.local.stopFailure && !rt.retry.ready(this.clock.monotonicMs())) continue;
         void this.runExclusive(rt, () => this.execute(name, rt, decision, view, config));
       }
     }
@@ -561,7 +562,10 @@ export class HostAgent {
     if (cleanup && cleanup.modRevision > rt.cleanupRevision) this.applyCleanup(name, rt, cleanup.modRevision, cleanup.resource);
     const changed = config && name in config.serviceSets ? `configuration of ${name} changed` : `${name} was removed from the configuration`;
     // A failed stop blocks the set until cleanup: no stop again (that was a retry storm), no release.
-    if (rt.local.stopFailure) {
+    // Not while self-fencing: then, as in decideSet, the stops go on without a pause — the next
+    // owner's takeover grace counts on them (a backoff there let a takeover overlap: simulator).
+    const leaseSound = !this.granting && this.keeper !== undefined && this.keeper.isValid(config?.timing.fenceMargin ?? 1000);
+    if (rt.local.stopFailure && leaseSound) {
       this.noteRetiring(name, rt, 'blocked', `stop failed on ${this.node}: ${rt.local.stopFailure}; ${changed}, applied after hactl cleanup ${baseSetName(name)}`);
       return;
     }
@@ -573,13 +577,14 @@ export class HostAgent {
       void this.runExclusive(rt, () => this.runStop(name, rt, active, reason));
       return;
     }
+    if (rt.local.stopFailure) return; // blocked: keep everything as it is until cleanup
     const owner = this.view?.owners.get(name);
     if (owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId) {
       void this.runExclusive(rt, async () => {
         const out = await this.store.release(name, owner.token, { node: this.node, released: true, reason: 'configuration changed', atWallMs: this.clock.wallMs() });
         if (out.status !== 'unknown') rt.awaitRevision = out.revision;
-        if (out.status === 'committed') rt.retry.reset();
-        else rt.retry.failed(this.clock.monotonicMs());
+        if (out.status === 'unknown') rt.retry.failed(this.clock.monotonicMs());
+        else rt.retry.reset();
       });
       return;
     }
@@ -763,14 +768,12 @@ export class HostAgent {
     rt.local = afterStop(rt.local, index, resource.id, result);
     rt.nextMonitorMs[index] = Infinity;
     if (rt.local.stopFailure) {
-      const retryInMs = rt.retry.failed(this.clock.monotonicMs());
       rt.lastReasons[index] = describeOutcome(result);
-      this.log.error({ set: name, resource: resource.id, reason: rt.local.stopFailure, retryInMs }, 'stop failed; set blocked');
+      this.log.error({ set: name, resource: resource.id, reason: rt.local.stopFailure }, 'stop failed; set blocked');
       void this.events.append({ set: name, resource: resource.id, what: 'stop-failed', reason: rt.local.stopFailure, rc: result.status === 'exited' ? result.rc : undefined });
       this.requestOwnFence(name, rt.local.stopFailure);
-    } else {
-      rt.retry.reset();
-      if (index === 0) void this.events.append({ set: name, what: 'stopped', reason, token: rt.local.token });
+    } else if (index === 0) {
+      void this.events.append({ set: name, what: 'stopped', reason, token: rt.local.token });
     }
   }
 

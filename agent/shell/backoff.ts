@@ -49,3 +49,20 @@ export class Backoff {
     this.notBeforeMs = 0;
   }
 }
+
+/**
+ * A jitter source seeded from `seed` (a node name): numbers in [0, 1), reproducible for one seed,
+ * different across hosts — so hosts that lost etcd together spread their retries, and a test or
+ * the simulator can replay them. (splitmix32; no Math.random.)
+ */
+export function seededJitter(seed: string): () => number {
+  let state = 0x9e3779b9;
+  for (let i = 0; i < seed.length; i++) state = Math.imul(state ^ seed.charCodeAt(i), 0x01000193) >>> 0;
+  return () => {
+    state = (state + 0x9e3779b9) >>> 0;
+    let z = state;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    return ((z ^ (z >>> 16)) >>> 0) / 2 ** 32;
+  };
+}

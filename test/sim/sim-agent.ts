@@ -15,13 +15,10 @@ import type { Op, TxnRequest, TxnResult } from './sim-etcd.js';
 import type { SimEnv } from './sim-env.js';
 import type { ActionHandle, SimHost } from './sim-host.js';
 import { SimKeeper } from './sim-keeper.js';
-import { Backoff } from '../../agent/shell/backoff.js';
 import type { OcfAction } from './sim-runner.js';
 
 const DEFAULT_LEASE_TTL_SEC = 5;
 const IDLE_RECHECK_MS = 1000;
-/** agent.ts SET_RETRY_BACKOFF. */
-const SET_RETRY_BACKOFF = { baseMs: 1000, capMs: 30_000 };
 
 type TxnOutcome = { status: 'committed'; revision: number } | { status: 'rejected'; revision: number } | { status: 'unknown'; error: string };
 
@@ -39,8 +36,6 @@ interface SetRuntime {
   acting: { action: OcfAction; handle: ActionHandle; aborted: boolean; finish: (o: ActionOutcome) => void } | null;
   /** A start/monitor ended after the self-fence point: the self-fence began late (BUG-3 diagnosis). */
   lateSelfFence: boolean;
-  /** agent.ts SetRuntime.retry: paces retries of a stop that failed. */
-  retry: Backoff;
 }
 
 export class AgentProc {
@@ -290,8 +285,6 @@ export class AgentProc {
       const decision = this.decide(name, rt, view, config);
       this.noteDecision(name, rt, decision, view);
       if (decision.action.kind === 'none' && decision.state === 'running') this.maybeMonitor(name, rt);
-      // agent.ts reconcile(): a stop that failed before is tried again only after its backoff.
-      else if (decision.action.kind === 'stop' && rt.local.stopFailure && !rt.retry.ready(this.host.monotonicMs())) continue;
       else if (decision.action.kind !== 'none' && decision.action.kind !== 'wait') this.runExclusive(name, rt, (done) => this.execute(name, rt, decision, view, config, done));
     }
     this.scheduleWake();
@@ -342,7 +335,6 @@ export class AgentProc {
         nextMonitorMs: spec.resources.map(() => Infinity),
         acting: null,
         lateSelfFence: false,
-        retry: new Backoff(SET_RETRY_BACKOFF),
       });
     }
   }
@@ -483,8 +475,6 @@ export class AgentProc {
     this.act(name, rt, index, 'stop', stopTimeoutMs(resource), token, (result) => {
       rt.local = afterStop(rt.local, index, resource.id, result);
       rt.nextMonitorMs[index] = Infinity;
-      if (rt.local.stopFailure) rt.retry.failed(this.host.monotonicMs());
-      else rt.retry.reset();
       done();
     });
   }
@@ -575,7 +565,6 @@ export class AgentProc {
     for (const rt of this.sets.values()) {
       if (rt.local.graceUntilMs !== null && rt.local.graceUntilMs > now) at = Math.min(at, rt.local.graceUntilMs + 1);
       for (const t of rt.nextMonitorMs) if (t > now) at = Math.min(at, t);
-      if (rt.retry.notBeforeMs > now) at = Math.min(at, rt.retry.notBeforeMs + 1);
     }
     if (this.wakeAtMs !== null && this.wakeAtMs <= at && !this.env.reverted('BUG-6')) return;
     const gen = ++this.wakeGen;
