@@ -41,6 +41,7 @@ import { clearInflight, killLeftoverStarts, recordInflight } from './inflight.js
 import { parseDurationMs } from '../config/duration.js';
 import { LeaseObserver } from '../etcd/lease-observer.js';
 import { fenceDeviceFor } from '../fence/device.js';
+import { checkEtcdVersion } from '../etcd/version-floor.js';
 
 /** Lease TTL used when the cluster has no configuration yet. */
 const DEFAULT_LEASE_TTL_SEC = 5;
@@ -90,6 +91,7 @@ export class HostAgent {
   private readonly keys: Keys;
   private readonly client: Etcd3;
   private readonly memberClients: Etcd3[];
+  private readonly endpoints: string[];
   private readonly store: ClusterStore;
   private readonly watcher: PrefixWatcher;
   private readonly viewBuilder: ViewBuilder;
@@ -137,6 +139,7 @@ export class HostAgent {
     this.jitter = seededJitter(config.node);
     this.client = makeEtcdClient(conn);
     this.memberClients = conn.endpoints.map((e) => makeEtcdClient(conn, [e]));
+    this.endpoints = conn.endpoints;
     this.store = new ClusterStore(this.client, this.keys);
     this.viewBuilder = new ViewBuilder(this.keys.prefix);
     this.events = new EventLog(this.client, this.keys, config.node, clock);
@@ -166,6 +169,7 @@ export class HostAgent {
     this.facts = await gatherHostFacts();
     const ttlSec = await this.configuredTtlSec();
     await this.establishLease(ttlSec, true);
+    void this.checkEtcdVersions();
     if (this.config.watchdog) {
       this.watchdog = new Watchdog(this.config.watchdog.device, parseDurationMs(this.config.watchdog.feedInterval) ?? 500, () => this.mayFeedWatchdog(), this.log);
       await this.watchdog.start();
@@ -293,6 +297,30 @@ export class HostAgent {
     } finally {
       this.granting = false;
     }
+  }
+
+  /**
+   * Logs each etcd member's version, with a warning below the release the lease rules rely on
+   * (agent/etcd/version-floor.ts). After the lease is kept, so it never delays start-up; a member
+   * that does not answer is skipped (it is checked at the next start).
+   */
+  private async checkEtcdVersions(): Promise<void> {
+    await Promise.all(
+      this.memberClients.map(async (member, i) => {
+        const endpoint = this.endpoints[i];
+        let version: string;
+        try {
+          version = String((await member.maintenance.status()).version);
+        } catch (err) {
+          this.log.warn({ endpoint, err: String(err) }, 'etcd server version not read');
+          return;
+        }
+        const check = checkEtcdVersion(version);
+        this.log.info({ endpoint, version }, 'etcd server version');
+        if (check.status === 'below') this.log.warn({ endpoint, version, floor: check.floor, reason: check.reason }, 'etcd server below the version the lease guarantees rely on');
+        else if (check.status === 'unknown') this.log.warn({ endpoint, version, reason: check.reason }, 'etcd server version not understood');
+      }),
+    );
   }
 
   /**
