@@ -129,7 +129,11 @@ test('an agent that cannot write its lease file keeps running and runs its set',
     await rm(tmp, { recursive: true, force: true });
     await mkdir(join(tmp, 'blocker'), { recursive: true });
     await tc.lc.startAgent('n1');
-    await tc.waitFor('n1 started again', 30_000, async () => (await tc.logLines('n1')).filter((l) => l.msg === 'agent started').length === 2);
+    // Registered by the new process (its node key carries its PID), not by the killed one.
+    await tc.waitFor('n1 registered again', 30_000, async () => {
+      const record = JSON.parse((await tc.client.get(tc.keys.node('n1')).string()) ?? '{}') as { pid?: number };
+      return record.pid === tc.lc.agent('n1').process?.pid;
+    });
     await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2'], leaseTtl: '3s', fenceMargin: '1s' }));
     await tc.waitRunning('S1', 20_000, (x) => x.node === 'n1');
     assert.equal(tc.lc.agent('n1').process?.exitCode, null, 'the agent is still running');
