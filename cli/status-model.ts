@@ -132,6 +132,7 @@ export function statusFromView(view: ClusterView, kvs: ReadonlyMap<string, KvEnt
       instances,
     });
   }
+  if (!config) sets.push(...ownedSetsWithoutConfig(view, kvs, keys));
   const nodeNames = new Set<string>([...Object.keys(config?.nodes ?? {}), ...view.nodes.keys(), ...view.members]);
   const nodes: NodeStatus[] = [...nodeNames].sort().map((n) => {
     const online = view.nodes.has(n);
@@ -220,13 +221,39 @@ function staleness(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, keys: K
   return { why: `${owner.node} has not been heard from for ${(ageMs / 1000).toFixed(1)} s (etcd unreachable from it, or its agent stuck): its status record is stale`, ageMs };
 }
 
+/**
+ * With no readable configuration (none stored, or one this CLI cannot parse) the sets that are
+ * owned are still shown, from their owners' status records: the agents may be running them on
+ * their last good configuration, and a status that lists nothing would hide that.
+ */
+function ownedSetsWithoutConfig(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, keys: Keys): SetStatus[] {
+  return [...view.owners.values()]
+    .sort((a, b) => a.set.localeCompare(b.set))
+    .map((owner) => {
+      const record = parseStatus(kvs.get(keys.status(owner.set))?.value);
+      const current = record && record.fencingToken === owner.token && record.node === owner.node ? record : null;
+      const resources = (current?.resources ?? []).map((r) => ({ id: r.id ?? '?', type: r.type ?? '?', state: r.state, failCount: r.failCount, ...(r.lastReason ? { lastReason: r.lastReason } : {}) }));
+      const reason = current?.reason ?? (current ? undefined : `owned by ${owner.node}; waiting for its first status`);
+      return {
+        name: owner.set,
+        mode: 'singleton' as const,
+        state: (current?.state as SetStatus['state'] | undefined) ?? 'starting',
+        node: owner.node,
+        since: current?.sinceWallMs ? new Date(current.sinceWallMs).toISOString() : null,
+        fencingToken: owner.token,
+        ...(reason ? { reason } : {}),
+        resources,
+      };
+    });
+}
+
 interface StoredStatus {
   node: string;
   state: string;
   reason?: string;
   sinceWallMs?: number;
   fencingToken: number;
-  resources?: { state: string; failCount: number; lastReason?: string }[];
+  resources?: { id?: string; type?: string; state: string; failCount: number; lastReason?: string }[];
 }
 
 function parseStatus(value: string | undefined): StoredStatus | null {

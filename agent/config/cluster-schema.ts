@@ -33,12 +33,14 @@ const duration = z.string().transform((text, ctx) => {
   return ms;
 });
 
+/** Parameters reach agents as environment variables, which cannot hold a NUL byte. */
+const paramText = z.string().max(4096).refine((v) => !v.includes('\0'), 'contains a NUL byte, which cannot be passed to an agent');
 const paramValue = z.union([
-  z.string().max(4096),
+  paramText,
   z.number(),
   z.boolean(),
-  z.array(z.string().max(4096)).max(256),
-  z.record(z.string().regex(PARAM_NAME_RE, 'not a valid name ([A-Za-z0-9_]+)'), z.string().max(4096)),
+  z.array(paramText).max(256),
+  z.record(z.string().regex(PARAM_NAME_RE, 'not a valid name ([A-Za-z0-9_]+)'), paramText),
 ]);
 const params = z.record(z.string().regex(PARAM_NAME_RE, 'not a valid parameter name ([A-Za-z0-9_]+)'), paramValue);
 

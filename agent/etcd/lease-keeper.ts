@@ -14,6 +14,15 @@
 import type { Etcd3, IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3';
 import type { Clock } from '../shell/clock.js';
 import { callEndsAt } from './client.js';
+import { backoffDelayMs, type BackoffPolicy } from '../shell/backoff.js';
+
+/**
+ * Pacing of reopening streams that failed with no answer: 100 ms, doubling up to the keepalive
+ * interval (TTL/4) — retrying faster than keepalives are sent gains nothing.
+ */
+export function reopenPolicy(intervalMs: number): BackoffPolicy {
+  return { baseMs: 100, capMs: Math.max(100, intervalMs) };
+}
 
 type KeepAliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
 
@@ -36,6 +45,8 @@ export interface LeaseKeeperOptions {
   responseTimeoutMs?: number;
   /** Deadline of grant and revoke calls. */
   callTimeoutMs: number;
+  /** Jitter source for the reconnect backoff (numbers in [0, 1)); seeded by the caller. */
+  jitter?: () => number;
 }
 
 export class LeaseKeeper {
@@ -52,6 +63,9 @@ export class LeaseKeeper {
   private lastSendMs = -Infinity;
   private memberIndex = 0;
   private peer = '';
+  /** Streams in a row that ended (or could not open) before any answer: paces reopening. */
+  private streamFailures = 0;
+  private reopenTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly members: Etcd3[],
@@ -124,6 +138,8 @@ export class LeaseKeeper {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    this.reopenTimer = undefined;
     this.stream?.cancel();
     this.stream = undefined;
   }
@@ -192,7 +208,25 @@ export class LeaseKeeper {
         // already closed
       }
     }
-    void this.openStream();
+    this.reopenLater();
+  }
+
+  /**
+   * Opens the next stream: at once after a stream that was answered (moving to the next member
+   * fast is what keeps the lease), otherwise after a capped backoff with jitter — while no member
+   * has a leader every stream fails at once, and reopening without a pause was a busy loop.
+   */
+  private reopenLater(): void {
+    if (this.reopenTimer || this.stopped) return;
+    const delayMs = backoffDelayMs(this.streamFailures++, reopenPolicy(this.intervalMs), this.options.jitter);
+    if (delayMs === 0) {
+      void this.openStream();
+      return;
+    }
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = undefined;
+      void this.openStream();
+    }, delayMs);
   }
 
   private async openStream(): Promise<void> {
@@ -216,17 +250,17 @@ export class LeaseKeeper {
       this.opening = false;
       this.tick();
     } catch {
-      // Could not open on this member: try the next one shortly.
+      // Could not open on this member: try the next one after the backoff.
       this.memberIndex = (this.memberIndex + 1) % this.members.length;
-      setTimeout(() => {
-        this.opening = false;
-        void this.openStream();
-      }, 100);
+      this.opening = false;
+      this.streamFailures = Math.max(this.streamFailures, 1); // never at once: 100 ms at least, as before
+      this.reopenLater();
     }
   }
 
   private onResponse(stream: KeepAliveStream, res: ILeaseKeepAliveResponse): void {
     if (stream !== this.stream) return; // an abandoned stream: its send times are gone
+    this.streamFailures = 0;
     const sentAtMs = this.pendingSendsMs.shift();
     if (!this.peer) this.peer = (stream as unknown as { getPeer?: () => string }).getPeer?.() ?? '?';
     const ttlSec = Number(res.TTL);

@@ -24,11 +24,22 @@ export interface ViewBuild {
   /** Keys whose values could not be read, with why. */
   problems: string[];
   configRevision: number;
+  /**
+   * Set when the stored configuration cannot be read and the view carries the last good one
+   * instead (a builder that read a good one before: an agent's). Says why, for logs and status.
+   */
+  configProblem?: { revision: number; reason: string };
 }
 
 /** Parsing the config is the costly part; it is cached by the config key's mod revision. */
 export class ViewBuilder {
   private cachedConfig: { modRevision: number; config: ClusterConfig | null; problem?: string } = { modRevision: -1, config: null };
+  /**
+   * The last configuration that parsed. A stored value this version cannot read (written by a
+   * newer CLI, or edited by hand) must not make the agents retire every set: they keep running
+   * what they run with this one, and say why, until a readable configuration is stored again.
+   */
+  private lastGood: { modRevision: number; config: ClusterConfig } | null = null;
 
   constructor(private readonly prefix: string) {}
 
@@ -151,15 +162,25 @@ export class ViewBuilder {
     }
 
     let config: ClusterConfig | null = null;
+    let configProblem: ViewBuild['configProblem'];
     if (configEntry) {
       if (this.cachedConfig.modRevision !== configEntry.modRevision) this.cachedConfig = parseStoredConfig(configEntry);
       config = this.cachedConfig.config;
+      if (config) this.lastGood = { modRevision: configEntry.modRevision, config };
+      else if (this.lastGood) {
+        config = this.lastGood.config;
+        configProblem = {
+          revision: configEntry.modRevision,
+          reason: `stored configuration (revision ${configEntry.modRevision}) cannot be read: ${this.cachedConfig.problem?.replace(/^config: /, '') ?? 'unknown'}; running with the last good configuration (revision ${this.lastGood.modRevision})`,
+        };
+      }
       if (this.cachedConfig.problem) problems.push(this.cachedConfig.problem);
     }
     return {
       view: { revision, config, nodes, members, owners, holders, failoverIntents, cleanups, bans, fences, fenceClaims, fenceRequests, standby, maintenance: { cluster: maintenanceCluster, sets: maintenanceSets } },
       problems,
       configRevision: configEntry?.modRevision ?? 0,
+      ...(configProblem ? { configProblem } : {}),
     };
   }
 }

@@ -142,7 +142,15 @@ export function runExecutable(file: string, args: string[], env: Record<string, 
     let timedOut = false;
     let aborted: string | undefined;
     let settled = false;
-    const child = spawn(file, args, { env, detached: true, stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], cwd: '/' });
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(file, args, { env, detached: true, stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], cwd: '/' });
+    } catch (err) {
+      // spawn throws (rather than emitting 'error') on arguments no process can take, such as a
+      // NUL byte in a parameter: the action could not run, which is reported like any spawn failure.
+      resolve({ status: 'spawn-failed', reason: err instanceof Error ? err.message : String(err), durationMs: performance.now() - startedMs, stdout: '' });
+      return;
+    }
     if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     if (opts.stdin !== undefined && child.stdin) {
       // An agent that exits without reading its stdin makes this write fail (EPIPE): not an error here.

@@ -37,15 +37,19 @@ import { Fencer } from './fencer.js';
 import { devicesToMonitor, fenceTargets, leasesToObserve } from '../core/fence-targets.js';
 import { DeviceMonitor } from './device-monitor.js';
 import { Watchdog } from './watchdog.js';
+import { Backoff, seededJitter } from './backoff.js';
 import { clearInflight, killLeftoverStarts, recordInflight } from './inflight.js';
 import { parseDurationMs } from '../config/duration.js';
 import { LeaseObserver } from '../etcd/lease-observer.js';
 import { fenceDeviceFor } from '../fence/device.js';
+import { checkEtcdVersion } from '../etcd/version-floor.js';
 
 /** Lease TTL used when the cluster has no configuration yet. */
 const DEFAULT_LEASE_TTL_SEC = 5;
 /** Longest sleep between reconciliations when nothing is scheduled; a safety net, not the trigger. */
 const IDLE_RECHECK_MS = 1000;
+/** Pacing of a retiring set's release retries: 1 s, 2 s, 4 s … at most 30 s. */
+const SET_RETRY_BACKOFF = { baseMs: 1000, capMs: 30_000 };
 
 interface SetRuntime {
   name: string;
@@ -72,6 +76,8 @@ interface SetRuntime {
   awaitsFence: string[];
   /** Ends the start or monitor in flight (a self-fence must not wait for its timeout). */
   abort: AbortController | undefined;
+  /** Paces retries of a retiring set's release that did not commit (no retry storm). */
+  retry: Backoff;
 }
 
 interface PersistedLease {
@@ -86,6 +92,7 @@ export class HostAgent {
   private readonly keys: Keys;
   private readonly client: Etcd3;
   private readonly memberClients: Etcd3[];
+  private readonly endpoints: string[];
   private readonly store: ClusterStore;
   private readonly watcher: PrefixWatcher;
   private readonly viewBuilder: ViewBuilder;
@@ -123,6 +130,12 @@ export class HostAgent {
   private nodeRecord: Record<string, unknown> = {};
   /** The etcd revision at which this agent last registered its node key. */
   private registeredRevision = 0;
+  /** Why the lease file could not be written (a restart will then grant a new lease), or undefined. */
+  private leaseFileProblem: string | undefined;
+  /** Why the stored configuration is not the one in use (it cannot be read), or undefined. */
+  private configProblem: { revision: number; reason: string } | undefined;
+  /** Jitter of the lease keeper's reconnect backoff, seeded by the node name (reproducible). */
+  private readonly jitter: () => number;
 
   constructor(
     private readonly config: HostConfig,
@@ -131,8 +144,10 @@ export class HostAgent {
     private readonly log: Logger,
   ) {
     this.keys = Keys.forCluster(config.cluster);
+    this.jitter = seededJitter(config.node);
     this.client = makeEtcdClient(conn);
     this.memberClients = conn.endpoints.map((e) => makeEtcdClient(conn, [e]));
+    this.endpoints = conn.endpoints;
     this.store = new ClusterStore(this.client, this.keys);
     this.viewBuilder = new ViewBuilder(this.keys.prefix);
     this.events = new EventLog(this.client, this.keys, config.node, clock);
@@ -165,6 +180,7 @@ export class HostAgent {
     await this.establishLease(ttlSec, true);
     void this.publishHostFacts();
     await killLeftoverStarts(this.runDir, this.log);
+    void this.checkEtcdVersions();
     if (this.config.watchdog) {
       this.watchdog = new Watchdog(this.config.watchdog.device, parseDurationMs(this.config.watchdog.feedInterval) ?? 500, () => this.mayFeedWatchdog(), this.log);
       await this.watchdog.start();
@@ -251,7 +267,7 @@ export class HostAgent {
     this.granting = true;
     this.requestedTtlSec = ttlSec;
     try {
-      const keeper = new LeaseKeeper(this.memberClients, { ttlSec, callTimeoutMs: 2000 }, this.clock, {
+      const keeper = new LeaseKeeper(this.memberClients, { ttlSec, callTimeoutMs: 2000, jitter: this.jitter }, this.clock, {
         renewed: () => this.onLeaseRenewed(),
         answered: (rttMs, peer) => agentMetrics.keepaliveAnswered(rttMs, peer),
         late: (info) => this.log.warn({ waitedMs: Math.round(info.waitedMs), peer: info.peer }, 'lease keepalive late; moving to next etcd member'),
@@ -298,11 +314,43 @@ export class HostAgent {
         }
         await sleep(250);
       }
-      await writeLeaseFile(this.leaseFile(), { leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec, node: this.node, registeredRevision: this.registeredRevision });
+      // The lease file only lets a restarted agent resume this lease: failing to write it (a full
+      // disk) must not stop the agent, which would leave its resources without one.
+      try {
+        await writeLeaseFile(this.leaseFile(), { leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec, node: this.node, registeredRevision: this.registeredRevision });
+        this.leaseFileProblem = undefined;
+      } catch (err) {
+        this.leaseFileProblem = String(err);
+        this.log.error({ file: this.leaseFile(), err: String(err) }, 'lease file not written; a restart will not resume this lease');
+      }
       if (!resumed) void this.events.append({ what: 'node-online', reason: `${this.node} joined with lease ${keeper.leaseId}` });
     } finally {
       this.granting = false;
     }
+  }
+
+  /**
+   * Logs each etcd member's version, with a warning below the release the lease rules rely on
+   * (agent/etcd/version-floor.ts). After the lease is kept, so it never delays start-up; a member
+   * that does not answer is skipped (it is checked at the next start).
+   */
+  private async checkEtcdVersions(): Promise<void> {
+    await Promise.all(
+      this.memberClients.map(async (member, i) => {
+        const endpoint = this.endpoints[i];
+        let version: string;
+        try {
+          version = String((await member.maintenance.status()).version);
+        } catch (err) {
+          this.log.warn({ endpoint, err: String(err) }, 'etcd server version not read');
+          return;
+        }
+        const check = checkEtcdVersion(version);
+        this.log.info({ endpoint, version }, 'etcd server version');
+        if (check.status === 'below') this.log.warn({ endpoint, version, floor: check.floor, reason: check.reason }, 'etcd server below the version the lease guarantees rely on');
+        else if (check.status === 'unknown') this.log.warn({ endpoint, version, reason: check.reason }, 'etcd server version not understood');
+      }),
+    );
   }
 
   /**
@@ -344,11 +392,21 @@ export class HostAgent {
   private onViewChanged(kvs: ReadonlyMap<string, import('../etcd/view.js').KvEntry>, revision: number): void {
     const built = this.viewBuilder.build(kvs, revision);
     for (const p of built.problems) this.log.warn({ problem: p }, 'unreadable key');
+    this.noteConfigProblem(built.configProblem);
     this.view = built.view;
     agentMetrics.viewChanged(built.view);
     if (built.view.config) this.events.retention = { retain: built.view.config.events.retain, maxAgeMs: built.view.config.events.maxAge };
     this.followLeaseTtl(built.view);
     this.kick();
+  }
+
+  /** Once per stored configuration revision that cannot be read: a log line and an event. */
+  private noteConfigProblem(problem: { revision: number; reason: string } | undefined): void {
+    const known = this.configProblem?.revision;
+    this.configProblem = problem;
+    if (!problem || problem.revision === known) return;
+    this.log.error({ revision: problem.revision, reason: problem.reason }, 'stored configuration unreadable; keeping the last good one');
+    void this.events.append({ what: 'config-unreadable', reason: `${this.node}: ${problem.reason}` });
   }
 
   /**
@@ -573,6 +631,7 @@ export class HostAgent {
       this.store.withdrawFenceRequest(this.node).catch((err: unknown) => this.log.warn({ err: String(err) }, 'could not withdraw the fence request'));
     }
     rt.local = { ...rt.local, stopFailure: null, moveAway: null, failureTimesMs: [], probed: false };
+    rt.retry.reset(); // the operator asks for a fresh attempt now
     rt.statusKey = '';
     this.log.info({ set: name, resource, cleared: hadTrouble }, 'cleanup');
     if (hadTrouble) void this.events.append({ set: name, what: 'cleanup', reason: `cleanup on ${this.node} cleared: ${hadTrouble}; probing again` });
@@ -601,6 +660,7 @@ export class HostAgent {
         agents: spec.resources.map(() => undefined),
         awaitsFence: [],
         abort: undefined,
+        retry: new Backoff(SET_RETRY_BACKOFF),
       });
     }
   }
@@ -611,9 +671,23 @@ export class HostAgent {
    * An unchanged set is never touched by a configuration change.
    */
   private retireSet(name: string, rt: SetRuntime, config: ClusterConfig | null): void {
+    // Cleanup works for a retiring set too (its configuration changed or is gone).
+    const cleanup = this.view?.cleanups.get(baseSetName(name));
+    if (cleanup && cleanup.modRevision > rt.cleanupRevision) this.applyCleanup(name, rt, cleanup.modRevision, cleanup.resource);
+    const changed = config && name in config.serviceSets ? `configuration of ${name} changed` : `${name} was removed from the configuration`;
+    // A failed stop blocks the set until cleanup: no stop again (that was a retry storm), no release.
+    // Not while self-fencing: then, as in decideSet, the stops go on without a pause — the next
+    // owner's takeover grace counts on them (a backoff there let a takeover overlap: simulator).
+    const leaseSound = !this.granting && this.keeper !== undefined && this.keeper.isValid(config?.timing.fenceMargin ?? 1000);
+    if (rt.local.stopFailure && leaseSound) {
+      this.noteRetiring(name, rt, 'blocked', `stop failed on ${this.node}: ${rt.local.stopFailure}; ${changed}, applied after hactl cleanup ${baseSetName(name)}`);
+      return;
+    }
+    if (!rt.retry.ready(this.clock.monotonicMs())) return; // a release that did not commit, retried after its backoff
     const active = highestActive(rt.local);
     if (active >= 0) {
-      const reason = config && name in config.serviceSets ? `configuration of ${name} changed: stopping it to apply the new one` : `${name} was removed from the configuration: stopping it`;
+      const reason = `${changed}: stopping it${config && name in config.serviceSets ? ' to apply the new one' : ''}`;
+      this.noteRetiring(name, rt, 'stopping', reason);
       void this.runExclusive(rt, () => this.runStop(name, rt, active, reason));
       return;
     }
@@ -624,12 +698,19 @@ export class HostAgent {
         // The hosts not yet settled go on record for the next owner (a release must never forget them).
         const out = await this.store.release(name, owner.token, { node: this.node, released: true, unsettled: rt.local.unsettled, reason: 'configuration changed', atWallMs: this.clock.wallMs() });
         if (out.status !== 'unknown') rt.awaitRevision = out.revision;
+        if (out.status === 'unknown') rt.retry.failed(this.clock.monotonicMs());
+        else rt.retry.reset();
       });
       return;
     }
     this.sets.delete(name);
     if (config && name in config.serviceSets) this.syncSets(config);
     this.kick();
+  }
+
+  /** The status of a set being retired: never the `running` its old decision last wrote. */
+  private noteRetiring(name: string, rt: SetRuntime, state: 'stopping' | 'blocked', reason: string): void {
+    if (this.view) this.noteDecision(name, rt, { action: { kind: 'none' }, state, reason }, this.view);
   }
 
   private async runExclusive(rt: SetRuntime, work: () => Promise<void>): Promise<void> {
@@ -1021,13 +1102,15 @@ export class HostAgent {
     }
     const owner = view.owners.get(name);
     if (!owner || owner.node !== this.node || owner.leaseId !== this.keeper?.leaseId) return;
-    const changeKey = `${owner.token}|${decision.state}|${decision.reason}|${rt.local.resources.join(',')}|${rt.failCounts.join(',')}|${rt.sinceWallMs}`;
+    const configProblem = this.configProblem?.reason;
+    const changeKey = `${owner.token}|${decision.state}|${decision.reason}|${rt.local.resources.join(',')}|${rt.failCounts.join(',')}|${rt.sinceWallMs}|${configProblem}`;
     if (changeKey === rt.statusKey) return;
     rt.statusKey = changeKey;
     const status = {
       node: this.node,
       state: decision.state,
-      reason: decision.state === 'running' ? undefined : decision.reason,
+      // An unreadable stored configuration is shown on every set it leaves as it was.
+      reason: [decision.state === 'running' ? undefined : decision.reason, configProblem].filter(Boolean).join('; ') || undefined,
       sinceWallMs: rt.sinceWallMs,
       fencingToken: owner.token,
       resources: rt.spec.resources.map((r, i) => ({
@@ -1062,6 +1145,7 @@ export class HostAgent {
     for (const rt of this.sets.values()) {
       if (rt.local.graceUntilMs !== null && rt.local.graceUntilMs > now) at = Math.min(at, rt.local.graceUntilMs + 1);
       for (const t of rt.nextMonitorMs) if (t > now) at = Math.min(at, t);
+      if (rt.retry.notBeforeMs > now) at = Math.min(at, rt.retry.notBeforeMs + 1);
     }
     for (const retryAt of this.fencer.retryTimesMs()) if (retryAt > now) at = Math.min(at, retryAt + 1);
     // Never postpone a wake-up already due earlier: renewals arrive more often than the idle
@@ -1146,6 +1230,8 @@ export class HostAgent {
       cluster: this.config.cluster,
       lease: keeper ? { id: keeper.leaseId, validForMs: Math.round(keeper.validUntilMs - now) } : null,
       revision: this.view?.revision ?? 0,
+      configProblem: this.configProblem?.reason ?? null,
+      leaseFileProblem: this.leaseFileProblem ?? null,
       watchdog: this.watchdog ? { device: this.config.watchdog?.device, fed: this.watchdog.fed } : null,
       sets: Object.fromEntries([...this.sets].map(([n, rt]) => [n, { state: rt.lastState, reason: rt.lastReason, resources: rt.local.resources }])),
     };

@@ -14,6 +14,9 @@ export interface EventRecord {
   token?: number | null;
   resource?: string;
   rc?: number;
+  /** Identical events folded into this record (absent: 1), the last of them at `lastAtWallMs`. */
+  count?: number;
+  lastAtWallMs?: number;
 }
 
 /** Trim the history after this many appends by this agent (and once at start). */
@@ -25,6 +28,14 @@ const TRIM_EVERY_APPENDS = 50;
  */
 const MAX_QUEUED = 1000;
 const RETRY_MS = 500;
+/**
+ * An event identical to one this agent appended less than this long ago (same set, resource,
+ * kind, reason, token and rc) is folded into that record — its count and last time — instead of
+ * adding a record: a failure that repeats must not push the rest of the history out.
+ */
+const FOLD_WINDOW_MS = 10 * 60_000;
+/** How many distinct recent events are remembered for folding. */
+const FOLD_MEMORY = 64;
 
 export class EventLog {
   private seq = 0;
@@ -33,6 +44,8 @@ export class EventLog {
   private dropped = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private flushing = false;
+  /** Recent events by their identity (JSON of what makes two events the same), oldest first. */
+  private readonly recent = new Map<string, { key: string; record: EventRecord }>();
   /** Retention from the cluster configuration (`events.retain`, `events.maxAge`). */
   retention: { retain: number; maxAgeMs: number } = { retain: 1000, maxAgeMs: 30 * 86_400_000 };
   constructor(
@@ -46,16 +59,29 @@ export class EventLog {
    * Appends an event; failures are returned, not thrown (history must never stop a failover). An
    * event that could not be written is queued and written later (see flush).
    */
-  async append(event: Omit<EventRecord, 'atWallMs' | 'node'>): Promise<boolean> {
+  async append(event: Omit<EventRecord, 'atWallMs' | 'node' | 'count' | 'lastAtWallMs'>): Promise<boolean> {
     const atWallMs = this.clock.wallMs();
-    const record: EventRecord = { atWallMs, node: this.node, ...event };
-    const key = this.keys.event(eventKeySuffix(atWallMs, this.node, this.seq++));
+    const identity = JSON.stringify([event.set, event.resource, event.what, event.reason, event.token, event.rc]);
+    const earlier = this.recent.get(identity);
+    this.recent.delete(identity);
+    let key: string;
+    let record: EventRecord;
+    if (earlier && atWallMs - (earlier.record.lastAtWallMs ?? earlier.record.atWallMs) < FOLD_WINDOW_MS) {
+      key = earlier.key;
+      record = { ...earlier.record, count: (earlier.record.count ?? 1) + 1, lastAtWallMs: atWallMs };
+    } else {
+      key = this.keys.event(eventKeySuffix(atWallMs, this.node, this.seq++));
+      record = { atWallMs, node: this.node, ...event };
+    }
+    this.recent.set(identity, { key, record });
+    if (this.recent.size > FOLD_MEMORY) this.recent.delete(this.recent.keys().next().value as string);
     try {
       await this.client.put(key).value(JSON.stringify(record)).exec();
     } catch {
       this.enqueue(key, record);
       return false;
     }
+    if (record.count !== undefined) return true; // folded: the history did not grow
     if (++this.appendsSinceTrim >= TRIM_EVERY_APPENDS) {
       this.appendsSinceTrim = 0;
       await this.trim().catch(() => undefined);

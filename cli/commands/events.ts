@@ -6,9 +6,15 @@ import { usageError } from '../errors.js';
 
 function line(e: EventRecord, json: boolean): string {
   if (json) return JSON.stringify({ ...e, at: new Date(e.atWallMs).toISOString() });
-  const at = new Date(e.atWallMs).toISOString().replace('T', ' ').slice(0, 23);
+  const at = shownTime(e.atWallMs);
   const extra = [e.resource ? `resource=${e.resource}` : '', e.rc !== undefined ? `rc=${e.rc}` : '', e.token ? `token=${e.token}` : ''].filter(Boolean).join(' ');
-  return `${at}  ${e.node.padEnd(10)} ${(e.set ?? '-').padEnd(10)} ${e.what.padEnd(15)} ${e.reason}${extra ? `  [${extra}]` : ''}`;
+  // A folded record stands for several identical events: say how many, and when the last was.
+  const repeated = e.count !== undefined && e.count > 1 ? `  (${e.count} times, last at ${shownTime(e.lastAtWallMs ?? e.atWallMs)})` : '';
+  return `${at}  ${e.node.padEnd(10)} ${(e.set ?? '-').padEnd(10)} ${e.what.padEnd(15)} ${e.reason}${extra ? `  [${extra}]` : ''}${repeated}`;
+}
+
+function shownTime(wallMs: number): string {
+  return new Date(wallMs).toISOString().replace('T', ' ').slice(0, 23);
 }
 
 export async function eventsCommand(opts: GlobalOptions & { follow?: boolean; since?: string; set?: string }): Promise<void> {

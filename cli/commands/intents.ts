@@ -4,6 +4,7 @@
 import { userInfo, hostname } from 'node:os';
 import { parseDurationMs, formatDurationMs } from '../../agent/config/duration.js';
 import { placeSet } from '../../agent/core/placement.js';
+import { baseSetName } from '../../agent/core/clones.js';
 import type { ClusterView } from '../../agent/core/types.js';
 import type { ClusterConfig } from '../../agent/config/cluster-schema.js';
 import { connect, etcdErrorLine, type GlobalOptions, type Session } from '../connect.js';
@@ -154,8 +155,10 @@ export async function maintenanceCommand(mode: string, set: string | undefined, 
 
 export async function cleanupCommand(set: string, resource: string | undefined, opts: GlobalOptions): Promise<void> {
   await withView(opts, async (session, view, config) => {
-    requireSet(config, set);
-    if (resource !== undefined && !config.serviceSets[set].resources.some((r) => r.id === resource)) throw notFound(`${set} has no resource ${resource}`);
+    // A set removed from the configuration may still be owned (its stop failed): cleanup must reach it.
+    const retired = !(set in config.serviceSets) && [...view.owners.keys(), ...view.holders.keys()].some((name) => baseSetName(name) === set);
+    if (!retired) requireSet(config, set);
+    if (resource !== undefined && !retired && !config.serviceSets[set].resources.some((r) => r.id === resource)) throw notFound(`${set} has no resource ${resource}`);
     const k = session.keys;
     const holder = view.holders.get(set);
     await commit(session, `cleaning up ${set}`, async () => {

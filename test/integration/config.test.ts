@@ -29,6 +29,7 @@ test('config apply: invalid files are refused with the path and change nothing; 
       ['nodes: { a: {} }\nserviceSets:\n  QM1:\n    prefer: [a, zz]\n    resources: [{ id: a1, type: dummy }]\n', /serviceSets\.QM1\.prefer\[1\]: unknown node zz/],
       ['serviceSets: [\n', /^hactl: .*yaml/m],
       ['timing: { leaseTtl: soon }\n', /timing\.leaseTtl: not a duration/],
+      ['serviceSets:\n  QM1:\n    resources:\n      - { id: a, type: dummy, params: { qm: "QM\\01" } }\n', /serviceSets\.QM1\.resources\[0\]\.params\.qm: contains a NUL byte/],
     ];
     for (const [text, re] of bad) {
       const f = join(dir, 'bad.yaml');

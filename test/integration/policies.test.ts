@@ -19,7 +19,11 @@ async function online(tc: TestCluster, n: number): Promise<void> {
 async function events(tc: TestCluster, set: string): Promise<string[]> {
   const r = await tc.hactl(['events', '--set', set, '--json']);
   assert.equal(r.code, 0, r.stderr);
-  return r.stdout.trim().split('\n').filter(Boolean).map((l) => `${(JSON.parse(l) as { node: string; what: string }).node}:${(JSON.parse(l) as { what: string }).what}`);
+  // A folded record (count) stands for that many identical events.
+  return r.stdout.trim().split('\n').filter(Boolean).flatMap((l) => {
+    const e = JSON.parse(l) as { node: string; what: string; count?: number };
+    return Array<string>(e.count ?? 1).fill(`${e.node}:${e.what}`);
+  });
 }
 
 test('a monitor failure restarts in place; the third within the window moves the set and bans the host; the ban expires', async () => {

@@ -83,6 +83,9 @@ test('errors name the path and the reason', () => {
     ['serviceSets: { A: { mode: singleton, instances: 2, resources: [{ id: x, type: dummy }] } }', 'serviceSets.A.instances: only a clone set'],
     ['- a\n- b', 'config: the document must be a mapping'],
     ['a: 1\na: 2', 'yaml: Map keys must be unique'],
+    ['serviceSets: { A: { resources: [{ id: x, type: dummy, params: { qm: "QM\\0x" } }] } }', 'serviceSets.A.resources[0].params.qm: contains a NUL byte'],
+    ['serviceSets: { A: { resources: [{ id: x, type: dummy, params: { args: [a, "b\\0"] } }] } }', 'serviceSets.A.resources[0].params.args[1]: contains a NUL byte'],
+    ['fencing: { devices: { f: { agent: fence_x, params: { ip: "\\0" } } } }', 'fencing.devices.f.params.ip: contains a NUL byte'],
   ];
   for (const [yaml, expected] of cases) {
     const r = checkClusterConfig(yaml);

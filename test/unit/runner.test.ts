@@ -130,3 +130,12 @@ test('an agent that cannot be executed is reported, not thrown', async () => {
   });
   assert.equal(r.status, 'spawn-failed');
 });
+
+test('a parameter that cannot be passed to a process (a NUL byte) is a spawn failure, not a throw', async () => {
+  await withAgent('#!/bin/sh\nexit 0\n', async (req) => {
+    const r = await runAction({ ...req, params: { ...req.params, name: 'QM\u00001' } });
+    assert.equal(r.status, 'spawn-failed');
+    assert.match(r.status === 'spawn-failed' ? r.reason : '', /null bytes|NUL/i);
+    assert.equal(classify(r), 'soft');
+  });
+});

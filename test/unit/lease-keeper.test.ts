@@ -1,0 +1,56 @@
+// The lease keeper's reconnect pacing, against stand-in etcd members whose keepalive streams fail
+// at once (as while no member has a leader): reopening is backed off, not a busy loop. Also the
+// backoff arithmetic itself.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import type { Etcd3 } from 'etcd3';
+import { LeaseKeeper } from '../../agent/etcd/lease-keeper.js';
+import { backoffDelayMs, seededJitter } from '../../agent/shell/backoff.js';
+import { systemClock } from '../../agent/shell/clock.js';
+
+/** A member whose keepalive stream opens, then errors on the next turn ("no leader"). */
+function leaderlessMember(opened: { count: number }): Etcd3 {
+  const leaseClient = {
+    leaseKeepAlive: () => {
+      opened.count++;
+      const stream = Object.assign(new EventEmitter(), { write: () => true, cancel: () => undefined });
+      setImmediate(() => stream.emit('error', new Error('etcdserver: no leader')));
+      return Promise.resolve(stream);
+    },
+  };
+  return { leaseClient } as unknown as Etcd3;
+}
+
+test('keepalive streams that fail at once are reopened with a capped backoff, not in a busy loop', async () => {
+  const opened = { count: 0 };
+  const members = [leaderlessMember(opened), leaderlessMember(opened), leaderlessMember(opened)];
+  const keeper = new LeaseKeeper(members, { ttlSec: 2, callTimeoutMs: 1000, jitter: seededJitter('n1') }, systemClock, {
+    renewed: () => undefined,
+    late: () => undefined,
+    lost: () => undefined,
+  });
+  const resumed = keeper.resume('123', 2, 2000);
+  await new Promise((r) => setTimeout(r, 2000));
+  keeper.release();
+  assert.equal(await resumed, false);
+  // TTL 2 s: keepalives every 500 ms, so the backoff is capped at 500 ms (250–500 ms with jitter).
+  assert.ok(opened.count <= 20, `${opened.count} streams opened in 2 s`);
+  assert.ok(opened.count >= 4, `${opened.count} streams opened in 2 s: it must keep trying`);
+});
+
+test('backoff: doubles from the base up to the cap; jitter draws from the upper half', () => {
+  const policy = { baseMs: 100, capMs: 1000 };
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 40].map((n) => backoffDelayMs(n, policy)), [0, 100, 200, 400, 800, 1000, 1000]);
+  const jitter = seededJitter('n1');
+  for (let i = 0; i < 100; i++) {
+    const d = backoffDelayMs(3, policy, jitter);
+    assert.ok(d >= 200 && d < 400, String(d));
+  }
+  const a = seededJitter('n1');
+  const b = seededJitter('n1');
+  const c = seededJitter('n2');
+  const seqA = [a(), a(), a()];
+  assert.deepEqual([b(), b(), b()], seqA, 'the same seed gives the same sequence');
+  assert.notDeepEqual([c(), c(), c()], seqA, 'another seed another');
+});
