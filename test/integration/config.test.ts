@@ -2,11 +2,13 @@
 // refused with the path of the error and leaves etcd unchanged; a valid one is applied and shown.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestEtcd } from '../lib/etcd.js';
 import { runHactl, dummySetYaml } from '../lib/cluster.js';
+import { HACTL_JS } from '../../cli/dev/local-cluster.js';
 
 test('config apply: invalid files are refused with the path and change nothing; valid ones are stored', async () => {
   const etcd = await startTestEtcd(1);
@@ -61,4 +63,51 @@ test('hactl: unknown command and missing --config file give one line and exit 2'
   assert.equal(r2.code, 2);
   assert.match(r2.stderr, /config file not found: \/nonexistent\/agent.yaml/);
   assert.equal(r2.stderr.trim().split('\n').length, 1);
+});
+
+test('output through a pipe is complete, whatever its size: status --json | cat equals status --json > file (400 sets, > 64 KiB)', async () => {
+  const etcd = await startTestEtcd(1);
+  const dir = await mkdtemp(join(tmpdir(), 'hactl-test-pipe-'));
+  const env = { HACTL_ENDPOINTS: etcd.endpoints.join(','), HACTL_CLUSTER: 'pipetest' };
+  try {
+    // No agent runs: status still lists every set (stopped, with its reason), which is plenty of output.
+    const sets = Array.from({ length: 400 }, (_, i) => `  SET${i}:\n    resources:\n      - { id: r${i}, type: dummy }\n`).join('');
+    const big = join(dir, 'big.yaml');
+    await writeFile(big, `serviceSets:\n${sets}`);
+    const applied = await runHactl(['config', 'apply', '--no-agent-checks', big], env);
+    assert.equal(applied.code, 0, applied.stderr);
+    const toFile = join(dir, 'status.json');
+    const hactl = `'${process.execPath}' '${HACTL_JS}'`;
+    const shell = (cmd: string): Promise<{ code: number | null; stdout: string }> =>
+      new Promise((resolve) => {
+        const child = spawn('sh', ['-c', cmd], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+        let stdout = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, stdout });
+        });
+      });
+    const f = await shell(`${hactl} status --json > '${toFile}'`);
+    assert.equal(f.code, 0);
+    const fileText = await readFile(toFile, 'utf8');
+    assert.ok(fileText.length > 65_536, `more than a pipe buffer: ${fileText.length} bytes`);
+    // `| (sleep; cat)`: the reader starts late, so the pipe fills up and hactl must wait for it.
+    for (const cmd of ['status --json', 'status', 'config show']) {
+      const piped = await shell(`${hactl} ${cmd} | (sleep 0.5; cat)`);
+      assert.equal(piped.code, 0);
+      if (cmd === 'status --json') {
+        assert.equal(piped.stdout.length, fileText.length, 'every byte through the pipe');
+        assert.equal(JSON.parse(piped.stdout).sets.length, 400);
+      } else if (cmd === 'status') {
+        assert.match(piped.stdout.trimEnd(), /\n {2}r399 +dummy +stopped +0 +-$/, 'the table ends with the last set');
+      } else {
+        assert.ok(piped.stdout.endsWith('      - { id: r399, type: dummy }\n'), 'config show ends with the last set');
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await etcd.dispose();
+  }
 });
