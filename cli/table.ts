@@ -13,3 +13,21 @@ export function clockTime(iso: string | null): string {
   const d = new Date(iso);
   return d.toTimeString().slice(0, 8);
 }
+
+/** "2026-12-03 14:05:31 UTC+01:00": local date and time with the zone's offset, for tables. */
+export function localDateTime(iso: string): string {
+  const d = new Date(iso);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${d.toTimeString().slice(0, 8)} ${zoneName(d)}`;
+}
+
+/**
+ * The local zone at that date as its offset ("UTC+01:00", "UTC-05:00", "UTC"): zone abbreviations
+ * differ between locales (CET or GMT+1, EST or GMT-5) and some zones have none.
+ */
+export function zoneName(d: Date): string {
+  const off = -d.getTimezoneOffset();
+  if (off === 0) return 'UTC';
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `UTC${off < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
+}

@@ -1,8 +1,13 @@
 // hactl status [--json] [--watch]
 import { connect, etcdErrorLine, type GlobalOptions, type Session } from '../connect.js';
 import { followStatus } from '../follow.js';
-import { addLeaseHealth, readView, statusFromView, type ClusterStatus } from '../status-model.js';
-import { clockTime, table } from '../table.js';
+import { addLeaseHealth, readView, statusFromView, type ClusterStatus, type SetStatus } from '../status-model.js';
+import { clockTime, localDateTime, table } from '../table.js';
+
+/** The bans of a set, one row each; UNTIL "hactl clear" for a ban without an end. */
+function banTable(set: SetStatus): string {
+  return table(['BANNED', 'UNTIL', 'WHY'], set.bans.map((b) => [b.node, b.until === null ? 'hactl clear' : localDateTime(b.until), b.reason]), '  ');
+}
 
 export function renderStatus(s: ClusterStatus): string {
   const lines: string[] = [];
@@ -17,11 +22,13 @@ export function renderStatus(s: ClusterStatus): string {
     if (set.instances) {
       lines.push(table(['SET', 'MODE', 'STATE', 'NODES'], [[set.name, `clone x${set.instances.length}`, set.state, (set.nodes ?? []).join(',')]]));
       lines.push(table(['INSTANCE', 'STATE', 'NODE', 'SINCE', 'TOKEN', 'WHY'], set.instances.map((i) => [i.name, i.state, i.node, clockTime(i.since), i.fencingToken, i.reason]), '  '));
+      if (set.bans.length > 0) lines.push(banTable(set));
       lines.push('');
       continue;
     }
     lines.push(table(['SET', 'MODE', 'STATE', 'NODE', 'SINCE', 'TOKEN'], [[set.name, set.mode, set.state, set.node, clockTime(set.since), set.fencingToken]]));
     if (set.reason) lines.push(`  why: ${set.reason}`);
+    if (set.bans.length > 0) lines.push(banTable(set));
     lines.push(table(['RESOURCE', 'TYPE', 'STATE', 'FAILS', 'LAST FAILURE'], set.resources.map((r) => [r.id, r.type, r.state, r.failCount, r.lastReason]), '  '));
     lines.push('');
   }

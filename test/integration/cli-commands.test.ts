@@ -261,7 +261,17 @@ describe('hactl operator commands against a real cluster', () => {
     const j = await okJson<{ set: string; node: string; untilWallMs: number | null }>(['ban', 'S1', 'n1']);
     assert.deepEqual(j, { set: 'S1', node: 'n1', untilWallMs: null });
     const st = await okJson<ClusterStatus>(['status']);
-    assert.equal(st.sets.find((s) => s.name === 'S1')!.node, 'n2', 'S1 stays on n2, the only node not banned');
+    const s1 = st.sets.find((s) => s.name === 'S1')!;
+    assert.equal(s1.node, 'n2', 'S1 stays on n2, the only node not banned');
+    // Every ban is shown (issue 17): node, until (null: until hactl clear), why, and who set it.
+    assert.deepEqual(s1.bans.map((b) => [b.node, b.until === null ? null : typeof b.until, b.operator]), [['n1', null, true], ['n3', 'string', true]]);
+    assert.ok(Math.abs(Date.parse(s1.bans[1].until!) - ban.untilWallMs) < 1000 && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(s1.bans[1].until!), s1.bans[1].until!);
+    assert.match(s1.bans[0].reason, /^banned by /);
+    assert.deepEqual(st.sets.find((s) => s.name === 'S2')!.bans, []);
+    // The table: a why line saying the bans leave S1 nowhere to fail over to, and one row per ban.
+    const table = (await ok(['status'])).stdout;
+    assert.match(table, /S1 +singleton +running +n2 .*\n {2}why: no node to fail over to: n1 banned \(banned by [^)]*\), n3 banned until [^(]+ \(banned by [^)]*\)\n/);
+    assert.match(table, /\n {2}BANNED +UNTIL +WHY\n {2}n1 +hactl clear +banned by \S+\n {2}n3 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+ +banned by \S+\n/);
     await fails([
       [['ban', 'S1', 'n2'], 4, /^hactl: n2 is the only eligible node for S1; banning it would stop S1/],
       [['ban', 'S2', 'n3'], 4, /^hactl: n3 is the only eligible node for S2/],
