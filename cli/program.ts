@@ -76,7 +76,7 @@ export function buildProgram(): Command {
     'hactl fence mq1 --confirm-down',
   );
 
-  const config = examples(program.command('config').description('check, store and print the cluster configuration'), 'hactl config validate cluster.yaml', 'hactl config apply cluster.yaml', 'hactl config show');
+  const config = examples(program.command('config').description('check, store and print the cluster configuration'), 'hactl config validate cluster.yaml', 'hactl config diff cluster.yaml', 'hactl config apply cluster.yaml', 'hactl config show');
   const noAgentChecks = 'skip the checks against the resource agents installed here (types, required parameters, validate-all)';
   examples(
     config
@@ -90,10 +90,21 @@ export function buildProgram(): Command {
   examples(
     config
       .command('apply <file>')
-      .description('validate and store a cluster configuration; agents follow it at once')
+      .description('validate and store a cluster configuration, showing what changes; agents follow it at once')
       .option('--no-agent-checks', noAgentChecks)
-      .action(async (file: string, _o, cmd: Command) => (await import('./commands/config.js')).configApplyCommand(file, globals(cmd))),
+      .option('--force', 'also when it removes service sets or changes timing (refused otherwise)')
+      .action(async (file: string, _o, cmd: Command) => (await import('./commands/config.js')).configApplyCommand(file, { ...globals(cmd), force: cmd.opts().force })),
     'hactl config apply cluster.yaml',
+    'hactl config apply cluster.yaml --force   # after hactl config diff cluster.yaml',
+  );
+  examples(
+    config
+      .command('diff <file>')
+      .description('what applying a file would change: sets added, removed and changed, resources, timing (nothing is applied)')
+      .option('--no-agent-checks', noAgentChecks)
+      .action(async (file: string, _o, cmd: Command) => (await import('./commands/config.js')).configDiffCommand(file, globals(cmd))),
+    'hactl config diff cluster.yaml',
+    'hactl config diff cluster.yaml --json',
   );
   examples(
     config

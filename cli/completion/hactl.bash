@@ -17,7 +17,8 @@ _hactl() {
     esac
   done
   case "$path" in
-    "config apply"|"config apply "*) words="--no-agent-checks --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
+    "config apply"|"config apply "*) words="--no-agent-checks --force --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
+    "config diff"|"config diff "*) words="--no-agent-checks --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
     "config show"|"config show "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
     "config validate"|"config validate "*) words="--no-agent-checks --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
     "rbac apply"|"rbac apply "*) words="--nodes --root-password-file --no-enable --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
@@ -30,7 +31,7 @@ _hactl() {
     "cleanup"|"cleanup "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
     "clear"|"clear "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
     "completion"|"completion "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "config"|"config "*) words="validate apply show --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
+    "config"|"config "*) words="validate apply diff show --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
     "demo"|"demo "*) words="--keep --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
     "dev"|"dev "*) words="--nodes --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
     "events"|"events "*) words="--follow --since --set --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;

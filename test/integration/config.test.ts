@@ -111,3 +111,76 @@ test('output through a pipe is complete, whatever its size: status --json | cat 
     await etcd.dispose();
   }
 });
+
+test('config diff and apply: a diff of what changes; removing sets or changing timing needs --force; an empty file is refused', async () => {
+  const etcd = await startTestEtcd(1);
+  const dir = await mkdtemp(join(tmpdir(), 'hactl-test-diff-'));
+  const env = { HACTL_ENDPOINTS: etcd.endpoints.join(','), HACTL_CLUSTER: 'difftest' };
+  const file = async (name: string, text: string): Promise<string> => {
+    const f = join(dir, name);
+    await writeFile(f, text);
+    return f;
+  };
+  const stored = async (): Promise<number> => JSON.parse((await runHactl(['config', 'show', '--json'], env)).stdout).revision as number;
+  try {
+    const one = await file('one.yaml', dummySetYaml({ set: 'S1', resources: 2 }));
+    const first = await runHactl(['config', 'apply', one], env);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /^\+ set S1 \(2 resources\)$/m);
+    const revision = await stored();
+
+    // S1 loses a resource and changes another, S2 is added: no --force needed.
+    const twoText = dummySetYaml({ set: 'S1', resources: 1, stopTimeout: '300ms' }) + dummySetYaml({ set: 'S2', resources: 1 }).split('serviceSets:\n')[1];
+    const two = await file('two.yaml', twoText);
+    const d = await runHactl(['config', 'diff', two], env);
+    assert.equal(d.code, 0, d.stderr);
+    assert.equal(d.stdout, '+ set S2 (1 resource)\n~ set S1: resources removed s1-r2; changed s1-r1 (stop)\n');
+    const dj = await runHactl(['config', 'diff', two, '--json'], env);
+    assert.deepEqual(JSON.parse(dj.stdout), {
+      storedRevision: revision,
+      changed: true,
+      setsAdded: ['S2'],
+      setsRemoved: [],
+      setsChanged: [{ set: 'S1', resourcesAdded: [], resourcesRemoved: ['s1-r2'], resourcesChanged: [{ id: 's1-r1', fields: ['stop'] }], settingsChanged: [] }],
+      timing: [],
+      otherChanged: [],
+      needsForce: [],
+    });
+    assert.equal(await stored(), revision, 'diff writes nothing');
+
+    // Removing a set, or changing timing, is refused without --force: one line, exit 4, nothing stored.
+    const refusals: [string, RegExp][] = [
+      [dummySetYaml({ set: 'S2', resources: 1 }), /^hactl: .*: would remove service set S1; see hactl config diff .*, then apply with --force$/],
+      [dummySetYaml({ set: 'S1', resources: 2, leaseTtl: '4s' }), /^hactl: .*: would change timing\.leaseTtl \(2s -> 4s\); see hactl config diff .*, then apply with --force$/],
+    ];
+    for (const [text, re] of refusals) {
+      const f = await file('refused.yaml', text);
+      const r = await runHactl(['config', 'apply', f], env);
+      assert.equal(r.code, 4, r.stderr);
+      assert.match(r.stderr.trimEnd(), re);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.equal(await stored(), revision);
+    }
+    // An empty (or comments-only) file is refused in any case, even with --force.
+    for (const text of ['', '\n', '# nothing yet\n']) {
+      const f = await file('empty.yaml', text);
+      for (const args of [['config', 'apply', f, '--force'], ['config', 'validate', f], ['config', 'diff', f]]) {
+        const r = await runHactl(args, env);
+        assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr.trimEnd(), /^hactl: .*empty\.yaml: the file is empty; a configuration without service sets is written serviceSets: \{\}$/);
+      }
+    }
+    assert.equal(await stored(), revision);
+
+    const f = await file('forced.yaml', dummySetYaml({ set: 'S2', resources: 1 }));
+    const ok = await runHactl(['config', 'apply', f, '--force', '--json'], env);
+    assert.equal(ok.code, 0, ok.stderr);
+    const j = JSON.parse(ok.stdout);
+    assert.equal(j.applied, true);
+    assert.deepEqual([j.diff.setsAdded, j.diff.setsRemoved], [['S2'], ['S1']]);
+    assert.ok((await stored()) > revision);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await etcd.dispose();
+  }
+});
