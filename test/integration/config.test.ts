@@ -184,3 +184,23 @@ test('config diff and apply: a diff of what changes; removing sets or changing t
     await etcd.dispose();
   }
 });
+
+test('config validate: a zero action timeout is refused; one below what the agent advises is a warning', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hactl-test-advice-'));
+  try {
+    const f = join(dir, 'cluster.yaml');
+    await writeFile(f, 'serviceSets:\n  S1:\n    resources:\n      - { id: a, type: dummy, stop: { timeout: 0s } }\n');
+    const zero = await runHactl(['config', 'validate', f], {});
+    assert.equal(zero.code, 2, zero.stderr);
+    assert.match(zero.stderr.trimEnd(), /^hactl: .*cluster\.yaml: serviceSets\.S1\.resources\[0\]\.stop\.timeout: must be at least 100ms \(no agent finishes an action sooner\), got 0ms$/);
+    // The dummy agent's meta-data advises 20s for start, stop and monitor.
+    await writeFile(f, 'serviceSets:\n  S1:\n    resources:\n      - { id: a, type: dummy, stop: { timeout: 500ms }, monitor: { timeout: 20s } }\n');
+    const low = await runHactl(['config', 'validate', f], {});
+    assert.equal(low.code, 0, low.stderr);
+    assert.equal(low.stdout, `warning: serviceSets.S1.resources[0].stop.timeout: 500ms is less than the 20s that dummy's meta-data advises for stop; the agent may not finish in time\n${f}: valid\n`);
+    const j = await runHactl(['config', 'validate', f, '--json'], {});
+    assert.deepEqual(JSON.parse(j.stdout), { valid: true, warnings: [low.stdout.split('\n')[0].slice('warning: '.length)] });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -119,3 +119,20 @@ test('host configuration: defaults and path-named errors', () => {
   assert.throws(() => parseHostConfig('dataDir: relative/path\n', 'agent.yaml'), /agent\.yaml: dataDir: must be an absolute path/);
   assert.throws(() => parseHostConfig('etcd: { endpoints: [nope] }\n', 'agent.yaml'), /etcd\.endpoints\[0\]: not an etcd endpoint URL/);
 });
+
+test('action timeouts and intervals of zero or absurdly small are refused: at least 100ms', () => {
+  const set = (r: string): string => `serviceSets: { A: { resources: [{ id: x, type: dummy, ${r} }] } }`;
+  const cases: [string, string][] = [
+    [set('start: { timeout: 0s }'), 'serviceSets.A.resources[0].start.timeout: must be at least 100ms (no agent finishes an action sooner), got 0ms'],
+    [set('stop: { timeout: 1ms }'), 'serviceSets.A.resources[0].stop.timeout: must be at least 100ms (no agent finishes an action sooner), got 1ms'],
+    [set('monitor: { timeout: 99ms }'), 'serviceSets.A.resources[0].monitor.timeout: must be at least 100ms'],
+    [set('monitor: { interval: 0s }'), 'serviceSets.A.resources[0].monitor.interval: must be at least 100ms'],
+    ['fencing: { devices: { f1: { agent: fence_ipmilan, timeout: 0s } } }', 'fencing.devices.f1.timeout: must be at least 100ms'],
+  ];
+  for (const [yaml, expected] of cases) {
+    const r = checkClusterConfig(yaml);
+    assert.ok(!r.ok, yaml);
+    if (!r.ok) assert.ok(r.errors.some((e) => e.startsWith(expected)), `${yaml}\n  expected ${expected}\n  got ${r.errors.join(' | ')}`);
+  }
+  assert.ok(checkClusterConfig(set('start: { timeout: 100ms }, stop: { timeout: 100ms }, monitor: { interval: 100ms, timeout: 100ms }')).ok, '100ms is allowed');
+});
