@@ -50,7 +50,7 @@ const paramValue = z.union([
   z.boolean(),
   z.array(z.string().max(4096)).max(256),
   z.record(z.string().regex(PARAM_NAME_RE, 'not a valid name ([A-Za-z0-9_]+)'), z.string().max(4096)),
-]);
+], { error: 'must be a string, a number, true or false, a list of strings or a mapping of strings' });
 const params = z.record(z.string().regex(PARAM_NAME_RE, 'not a valid parameter name ([A-Za-z0-9_]+)'), paramValue);
 
 const resource = z.strictObject({
@@ -99,7 +99,7 @@ export const ClusterConfigSchema = z
          * reports it) before a peer may fence that owner and take over without waiting for the
          * expiry. Only owners with a fence device are suspected. Default leaseTtl - 1s; `off` disables.
          */
-        suspectAfter: z.union([z.literal('off'), duration]).optional(),
+        suspectAfter: z.union([z.literal('off'), duration], { error: 'must be off or a duration (e.g. 500ms, 5s, 10m)' }).optional(),
       })
       .prefault({}),
     nodes: z.record(name('node'), z.strictObject({ fence: name('fence device').optional() })).optional(),

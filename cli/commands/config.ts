@@ -1,7 +1,7 @@
 // hactl config validate FILE | apply FILE | show
 import { readFile } from 'node:fs/promises';
 import { userInfo, hostname } from 'node:os';
-import { checkClusterConfig } from '../../agent/config/load-cluster.js';
+import { checkClusterConfig, inFile } from '../../agent/config/load-cluster.js';
 import type { StoredConfig } from '../../agent/etcd/view.js';
 import { checkConfigAgents } from '../../agent/ocf/check-params.js';
 import type { ClusterConfig } from '../../agent/config/cluster-schema.js';
@@ -28,8 +28,8 @@ export async function validateFile(file: string, opts: GlobalOptions): Promise<{
   const check = checkClusterConfig(yaml);
   if (!check.ok) {
     if (opts.json) process.stdout.write(JSON.stringify({ valid: false, errors: check.errors }, null, 2) + '\n');
-    else for (const e of check.errors.slice(1)) process.stderr.write(`${file}: ${e}\n`);
-    throw new CliError(`${file}: ${check.errors[0]}`, EXIT.USAGE);
+    else for (const e of check.errors.slice(1)) process.stderr.write(`${inFile(file, e)}\n`);
+    throw new CliError(inFile(file, check.errors[0]), EXIT.USAGE);
   }
   // Against the agents on this machine (--no-agent-checks skips it, e.g. on an operator laptop).
   if ((opts as { agentChecks?: boolean }).agentChecks === false) return { yaml, config: check.config, warnings: check.warnings };

@@ -204,3 +204,23 @@ test('config validate: a zero action timeout is refused; one below what the agen
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('config validate: YAML errors as FILE:line:col with the duplicate key named; a binary file in one line', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hactl-test-yaml-'));
+  try {
+    const f = join(dir, 'cluster.yaml');
+    await writeFile(f, 'timing:\n  leaseTtl: 2s\n  leaseTtl: 3s\n');
+    const dup = await runHactl(['config', 'validate', f], {});
+    assert.equal(dup.code, 2, dup.stderr);
+    assert.equal(dup.stderr, `hactl: ${f}:3:3: duplicate key leaseTtl (a key may appear once in a mapping)\n`);
+    await writeFile(f, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0xff, 0xfe, 0x0a, 0x3a, 0x3a]));
+    const bin = await runHactl(['config', 'validate', f], {});
+    assert.equal(bin.code, 2, bin.stderr);
+    assert.equal(bin.stderr, `hactl: ${f}: config: not a text file (control character 0x7f at 1:1); a cluster configuration is YAML text\n`);
+    await writeFile(f, 'serviceSets:\n  QM1:\n    resources:\n      - { id: a }\n');
+    const field = await runHactl(['config', 'validate', f], {});
+    assert.equal(field.stderr, `hactl: ${f}: serviceSets.QM1.resources[0].type: required\n`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
