@@ -128,7 +128,10 @@ export interface SetAvailability {
   meetsTarget: boolean | null;
   /** Outages that overlap the period, oldest first. */
   outages: Outage[];
+  /** Unplanned outages that ended on another node (or have not ended yet). */
   failovers: number;
+  /** Unplanned outages that ended on the node they began on: a restart in place, not a failover. */
+  restarts: number;
   switchovers: number;
   budget: {
     targetPercent: number;
@@ -404,7 +407,8 @@ function setAvailability(name: string, events: HistoryEvent[], configured: boole
     ninesExact: ninesExact === null ? null : Math.floor(ninesExact * 100 + 1e-7) / 100,
     meetsTarget: uptime === null ? null : uptime * 100 >= targetPercent,
     outages: inPeriod,
-    failovers: inPeriod.filter((o) => o.kind !== 'planned').length,
+    failovers: inPeriod.filter((o) => o.kind !== 'planned' && !restartedInPlace(o)).length,
+    restarts: inPeriod.filter((o) => o.kind !== 'planned' && restartedInPlace(o)).length,
     switchovers: inPeriod.filter((o) => o.kind === 'planned').length,
     budget: {
       targetPercent,
@@ -418,6 +422,11 @@ function setAvailability(name: string, events: HistoryEvent[], configured: boole
     },
     notes: configured ? notes : [`${name} is in the history but not in the current configuration`, ...notes],
   };
+}
+
+/** The set came back on the node it went down on. */
+function restartedInPlace(o: Outage): boolean {
+  return o.fromNode !== null && o.toNode === o.fromNode;
 }
 
 function iso(ms: number): string {

@@ -4,6 +4,7 @@
 // tree loads no agent code.
 import { Command, Option } from 'commander';
 import type { GlobalOptions } from './connect.js';
+import { VERSION } from './version.js';
 
 const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     .option('--user <name>', 'etcd user (with --password-file)')
     .option('--password-file <file>', 'file holding the etcd password')
     .option('--json', 'machine-readable JSON output')
+    .version(VERSION, '-V, --version', 'print the version of hactl')
     .showHelpAfterError(false)
     .exitOverride()
     // A mistyped `--password=...` must not echo the secret back (commander quotes unknown options).

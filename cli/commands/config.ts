@@ -8,6 +8,7 @@ import type { ClusterConfig } from '../../agent/config/cluster-schema.js';
 import { diffConfigs, renderDiff } from '../config-diff.js';
 import { connect, etcdErrorLine, hostConfigFrom, type GlobalOptions, type Session } from '../connect.js';
 import { CliError, EXIT, refused, usageError } from '../errors.js';
+import { localDateTime } from '../table.js';
 
 async function readConfigFile(file: string): Promise<string> {
   try {
@@ -131,7 +132,7 @@ export async function configShowCommand(opts: GlobalOptions): Promise<void> {
     if (opts.json) {
       process.stdout.write(JSON.stringify({ revision: Number(kv.mod_revision), appliedAt: new Date(stored.appliedAtWallMs).toISOString(), appliedBy: stored.appliedBy, yaml: stored.yaml }, null, 2) + '\n');
     } else {
-      process.stdout.write(`# revision ${kv.mod_revision}, applied ${new Date(stored.appliedAtWallMs).toISOString()} by ${stored.appliedBy}\n${stored.yaml}`);
+      process.stdout.write(`# revision ${kv.mod_revision}, applied ${localDateTime(stored.appliedAtWallMs)} by ${stored.appliedBy}\n${stored.yaml}`);
       if (!stored.yaml.endsWith('\n')) process.stdout.write('\n');
     }
   } finally {

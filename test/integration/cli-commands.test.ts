@@ -9,6 +9,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { HACTL_JS } from '../../cli/dev/local-cluster.js';
 import { startTestCluster, type TestCluster } from '../lib/cluster.js';
 import type { ClusterStatus } from '../../cli/status-model.js';
+import { VERSION } from '../../cli/version.js';
 
 const CONFIG = `timing:
   leaseTtl: 2s
@@ -105,10 +106,12 @@ describe('hactl operator commands against a real cluster', () => {
     assert.match(lines[0], /^cluster \S+ {3}revision \d+$/);
     // LEASE: the TTL etcd granted each node's lease (the config's leaseTtl, 2s).
     assert.match(stdout, /^NODE +STATE +LEASE +SETS\nn1 +online +2s +S1\nn2 +online +2s +-\nn3 +online +2s +S2$/m);
-    assert.match(stdout, /^SET +MODE +STATE +NODE +SINCE +TOKEN\nS1 +singleton +running +n1 +\d\d:\d\d:\d\d +\d+$/m);
+    // Times in tables: local date and time with the zone (issue 17); in JSON: ISO 8601 with the zone.
+    assert.match(stdout, /^SET +MODE +STATE +NODE +SINCE +TOKEN\nS1 +singleton +running +n1 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC(?:[+-]\d\d:\d\d)? +\d+$/m);
     assert.match(stdout, /^ {2}RESOURCE +TYPE +STATE +FAILS +LAST FAILURE\n {2}s1-a +dummy +running +0 +-\n {2}s1-b +dummy +running +0 +-$/m);
-    const s = await okJson<ClusterStatus>(['status']);
+    const s = await okJson<ClusterStatus & { version: string }>(['status']);
     assert.equal(s.cluster, tc.lc.cluster);
+    assert.equal(s.version, VERSION, 'the version of hactl that answered');
     assert.ok(s.revision > 0);
     assert.deepEqual(s.nodes.map((n) => [n.name, n.state, n.maintenance]), [['n1', 'online', false], ['n2', 'online', false], ['n3', 'online', false]]);
     for (const n of s.nodes) {
@@ -334,21 +337,24 @@ describe('hactl operator commands against a real cluster', () => {
     const t = await ok(['events', '--set', 'S1', '--since', '1h']);
     const lines = t.stdout.trim().split('\n');
     assert.ok(lines.length >= 4, t.stdout);
-    for (const l of lines) assert.match(l, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} {2}n\d +S1 +\S+ +\S/, l);
+    for (const l of lines) assert.match(l, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC(?:[+-]\d\d:\d\d)? {2}n\d +S1 +\S+ +\S/, l);
     assert.ok(lines.some((l) => /n1 +S1 +acquired +.*\[.*token=\d+/.test(l)), t.stdout);
     const j = await ok(['events', '--json']);
     const evs = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as { at: string; atWallMs: number; node: string; what: string; reason: string; set?: string });
     assert.ok(evs.length > lines.length, 'unfiltered has more (S2 too)');
     for (const e of evs) assert.ok(e.node && e.what && typeof e.reason === 'string' && e.at === new Date(e.atWallMs).toISOString(), JSON.stringify(e));
     assert.ok(evs.some((e) => e.set === 'S2'));
-    assert.equal((await ok(['events', '--set', 'S9'])).stdout, '');
     assert.equal((await ok(['events', '--since', '1ms'])).stdout, '');
-    await fails([[['events', '--since', 'last week'], 2, /^hactl: --since: not a duration: last week/]]);
+    await fails([
+      [['events', '--since', 'last week'], 2, /^hactl: --since: not a duration: last week/],
+      [['events', '--set', 'S9'], 3, /^hactl: no service set named S9 \(neither configured nor in the history\)$/],
+      [['events', '--cluster', 'nosuch'], 3, /^hactl: cluster nosuch: nothing stored under \/hactl\/nosuch\/ \(a wrong --cluster or HACTL_CLUSTER\?\)$/],
+    ]);
   });
 
   it('config show: the stored YAML under a revision line, and --json; a cluster without one exits 3', async () => {
     const t = await ok(['config', 'show']);
-    assert.match(t.stdout, /^# revision \d+, applied \d{4}-\d\d-\d\dT[\d:.]+Z by test\n/);
+    assert.match(t.stdout, /^# revision \d+, applied \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC(?:[+-]\d\d:\d\d)? by test\n/);
     assert.ok(t.stdout.endsWith(CONFIG), t.stdout);
     const j = await okJson<{ revision: number; appliedAt: string; appliedBy: string; yaml: string }>(['config', 'show']);
     assert.equal(j.yaml, CONFIG);
