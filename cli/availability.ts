@@ -165,13 +165,15 @@ export function yearlyBudgetMs(targetPercent: number): number {
 }
 
 // `cleanup` (hactl cleanup) changes no state by itself: the next `running` ends an outage.
-const KNOWN = new Set(['node-online', 'acquired', 'running', 'stopped', 'released', 'handed-off', 'start-failed', 'stop-failed', 'monitor-failed', 'intent-refused', 'cleanup']);
+// `disabled`/`enabled` (hactl disable/enable) are the operator's record; the owner's stop says it too.
+const KNOWN = new Set(['node-online', 'acquired', 'running', 'stopped', 'released', 'handed-off', 'start-failed', 'stop-failed', 'monitor-failed', 'intent-refused', 'cleanup', 'disabled', 'enabled']);
 
 /** Reasons of a `stopped`/`released` that mean a planned stop (see agent/core/decide.ts and agent/shell/agent.ts). */
 const PLANNED_REASONS = [
   /operator requested failover of /,
   / is in standby\b/,
   /^failback: /,
+  / is disabled \(hactl enable /,
   / is banned for /,
   / is not in \S+\.prefer\b/,
   /^configuration of \S+ changed/,

@@ -209,6 +209,20 @@ export function buildProgram(): Command {
   );
   examples(
     program
+      .command('disable <set>')
+      .description('stop SET everywhere and keep it stopped (also across agent restarts) until hactl enable')
+      .action(async (set: string, _o, cmd: Command) => (await intents()).disableCommand(set, true, globals(cmd))),
+    'hactl disable QM1',
+  );
+  examples(
+    program
+      .command('enable <set>')
+      .description('let a disabled SET run again: the best eligible node starts it')
+      .action(async (set: string, _o, cmd: Command) => (await intents()).disableCommand(set, false, globals(cmd))),
+    'hactl enable QM1',
+  );
+  examples(
+    program
       .command('cleanup <set> [resource]')
       .description('reset fail counts, failure bans and a blocked or failed state; the agents probe again')
       .action(async (set: string, resource: string | undefined, _o, cmd: Command) => (await intents()).cleanupCommand(set, resource, globals(cmd))),

@@ -20,7 +20,7 @@ export interface ResourceStatus {
 export interface SetStatus {
   name: string;
   mode: 'singleton' | 'clone';
-  state: 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'blocked' | 'maintenance';
+  state: 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'blocked' | 'maintenance' | 'disabled';
   node: string | null;
   /** Clone sets: the nodes running an instance. */
   nodes?: string[];
@@ -175,6 +175,9 @@ function instanceStatus(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, ke
   if (view.maintenance.cluster || view.maintenance.sets.has(base)) {
     state = 'maintenance';
     reason = view.maintenance.cluster ? 'cluster-wide maintenance' : `maintenance of ${base}`;
+  } else if (view.disabled?.has(base) && !owner) {
+    state = 'disabled';
+    reason = `disabled by an operator; hactl enable ${base} starts it again`;
   } else if (owner) {
     state = (current?.state as SetStatus['state']) ?? 'starting';
     reason = current?.reason ?? (current ? banReason(view, expanded, name, owner.node, wallMs) : `owned by ${owner.node}; waiting for its first status`);

@@ -25,7 +25,7 @@ _hactl() {
     "rbac print"|"rbac print "*) words="--nodes --root-password-file --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
     "resources describe"|"resources describe "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
     "resources list"|"resources list "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
-    "") words="agent status failover fence config resources rbac move ban clear standby unstandby maintenance cleanup events report completion dev demo --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "") words="agent status failover fence config resources rbac move ban clear standby unstandby maintenance disable enable cleanup events report completion dev demo --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
     "agent"|"agent "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
     "ban"|"ban "*) words="--for --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
     "cleanup"|"cleanup "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
@@ -34,6 +34,8 @@ _hactl() {
     "config"|"config "*) words="validate apply diff show --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
     "demo"|"demo "*) words="--keep --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
     "dev"|"dev "*) words="--nodes --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "disable"|"disable "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "enable"|"enable "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
     "events"|"events "*) words="--follow --since --set --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
     "failover"|"failover "*) words="--to --wait --timeout --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
     "fence"|"fence "*) words="--confirm-down --yes --force-online --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;

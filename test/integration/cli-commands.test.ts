@@ -352,6 +352,33 @@ describe('hactl operator commands against a real cluster', () => {
     ]);
   });
 
+  it('disable and enable: stopped everywhere and shown as disabled (table and --json), across an agent restart; events; errors change nothing', async () => {
+    assert.equal((await ok(['disable', 'S2'])).stdout, 'S2 disabled: n3 stops it; it stays stopped until hactl enable S2\n');
+    const st = await tc.waitFor('S2 disabled', 15_000, (x) => x.sets.find((y) => y.name === 'S2')?.state === 'disabled');
+    assert.equal(st.sets.find((y) => y.name === 'S2')!.node, null);
+    assert.match((await ok(['status'])).stdout, /\nS2 +singleton +disabled +- +- +-\n {2}why: disabled by an operator; hactl enable S2 starts it again\n/);
+    assert.equal((await okJson<ClusterStatus>(['status'])).sets.find((y) => y.name === 'S2')!.state, 'disabled');
+    assert.deepEqual(await okJson(['disable', 'S2']), { set: 'S2', disabled: true, changed: false });
+    // A restarted agent does not start it: the intent is in etcd, not in the agent.
+    await tc.lc.stopAgent('n3');
+    await tc.lc.startAgent('n3');
+    await tc.waitFor('n3 back online', 20_000, (x) => x.nodes.find((n) => n.name === 'n3')?.state === 'online');
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal((await tc.set('S2'))?.state, 'disabled', 'still disabled after n3 restarted');
+    // Events: who disabled it, and the owner's planned stop saying why.
+    const evs = (await ok(['events', '--set', 'S2', '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as { what: string; reason: string; node: string });
+    assert.ok(evs.some((e) => e.what === 'disabled' && /^S2 disabled by \S+@\S+$/.test(e.reason)), JSON.stringify(evs.slice(-5)));
+    assert.ok(evs.some((e) => e.node === 'n3' && /S2 is disabled \(hactl enable S2 starts it again\)/.test(e.reason)), JSON.stringify(evs.slice(-5)));
+    await fails([
+      [['disable', 'S9'], 3, /^hactl: no service set named S9$/],
+      [['enable', 'S9'], 3, /^hactl: no service set named S9$/],
+    ]);
+    assert.equal((await ok(['enable', 'S2'])).stdout, 'S2 enabled: the best eligible node starts it\n');
+    await tc.waitRunning('S2', 20_000, (x) => x.node === 'n3');
+    assert.ok((await ok(['events', '--set', 'S2'])).stdout.includes('enabled'));
+    assert.deepEqual(await okJson(['enable', 'S2']), { set: 'S2', disabled: false, changed: false });
+  });
+
   it('config show: the stored YAML under a revision line, and --json; a cluster without one exits 3', async () => {
     const t = await ok(['config', 'show']);
     assert.match(t.stdout, /^# revision \d+, applied \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC(?:[+-]\d\d:\d\d)? by test\n/);

@@ -189,6 +189,7 @@ test('reasons, targets and times', () => {
   assert.equal(isPlannedReason('n1 is in standby: planned switchover to n2, stopping qm1'), true);
   assert.equal(isPlannedReason('failback: n1 is preferred over n2: planned switchover to n1, releasing QM1'), true);
   assert.equal(isPlannedReason('configuration of QM1 changed: stopping it to apply the new one'), true);
+  assert.equal(isPlannedReason('QM1 is disabled (hactl enable QM1 starts it again): stopping qm1'), true, 'hactl disable is a planned stop');
   assert.equal(isPlannedReason('start of qm1 failed (rc=1): stopping QM1 to move it'), false);
   assert.equal(isPlannedReason('no etcd lease: self-fencing, stopping qm1'), false);
   assert.equal(isPlannedReason('something new'), false, 'unknown reasons count as unplanned');
