@@ -131,7 +131,10 @@ export interface SetAvailability {
   meetsTarget: boolean | null;
   /** Outages that overlap the period, oldest first. */
   outages: Outage[];
+  /** Unplanned outages that ended on another node (or have not ended yet). */
   failovers: number;
+  /** Unplanned outages that ended on the node they began on: a restart in place, not a failover. */
+  restarts: number;
   switchovers: number;
   budget: {
     targetPercent: number;
@@ -166,13 +169,15 @@ export function yearlyBudgetMs(targetPercent: number): number {
 
 // `cleanup` (hactl cleanup) changes no state by itself: the next `running` ends an outage.
 // `etcd-lost`, `etcd-resumed` and `events-lost` are about a node, not a set: they explain, `self-fenced` counts.
-const KNOWN = new Set(['node-online', 'acquired', 'running', 'stopped', 'released', 'handed-off', 'start-failed', 'stop-failed', 'monitor-failed', 'self-fenced', 'intent-refused', 'cleanup', 'etcd-lost', 'etcd-resumed', 'events-lost']);
+// `disabled`/`enabled` (hactl disable/enable) are the operator's record; the owner's stop says it too.
+const KNOWN = new Set(['node-online', 'acquired', 'running', 'stopped', 'released', 'handed-off', 'start-failed', 'stop-failed', 'monitor-failed', 'self-fenced', 'intent-refused', 'cleanup', 'etcd-lost', 'etcd-resumed', 'events-lost', 'disabled', 'enabled']);
 
 /** Reasons of a `stopped`/`released` that mean a planned stop (see agent/core/decide.ts and agent/shell/agent.ts). */
 const PLANNED_REASONS = [
   /operator requested failover of /,
   / is in standby\b/,
   /^failback: /,
+  / is disabled \(hactl enable /,
   / is banned for /,
   / is not in \S+\.prefer\b/,
   /^configuration of \S+ changed/,
@@ -409,7 +414,8 @@ function setAvailability(name: string, events: HistoryEvent[], configured: boole
     ninesExact: ninesExact === null ? null : Math.floor(ninesExact * 100 + 1e-7) / 100,
     meetsTarget: uptime === null ? null : uptime * 100 >= targetPercent,
     outages: inPeriod,
-    failovers: inPeriod.filter((o) => o.kind !== 'planned').length,
+    failovers: inPeriod.filter((o) => o.kind !== 'planned' && !restartedInPlace(o)).length,
+    restarts: inPeriod.filter((o) => o.kind !== 'planned' && restartedInPlace(o)).length,
     switchovers: inPeriod.filter((o) => o.kind === 'planned').length,
     budget: {
       targetPercent,
@@ -423,6 +429,11 @@ function setAvailability(name: string, events: HistoryEvent[], configured: boole
     },
     notes: configured ? notes : [`${name} is in the history but not in the current configuration`, ...notes],
   };
+}
+
+/** The set came back on the node it went down on. */
+function restartedInPlace(o: Outage): boolean {
+  return o.fromNode !== null && o.toNode === o.fromNode;
 }
 
 function iso(ms: number): string {

@@ -136,6 +136,17 @@ export function certificateCn(pem: Buffer | undefined): string | undefined {
   }
 }
 
+/** Exit 3 when nothing at all is stored for the session's cluster: most likely a wrong --cluster or HACTL_CLUSTER. */
+export async function requireCluster(session: Session): Promise<void> {
+  let keys: string[];
+  try {
+    keys = await session.client.getAll().prefix(session.keys.prefix).limit(1).keys();
+  } catch (err) {
+    throw etcdErrorLine(err, session.config.etcd.endpoints, { doing: 'read the cluster', key: session.keys.prefix, who: session.identity });
+  }
+  if (keys.length === 0) throw new CliError(`cluster ${session.config.cluster}: nothing stored under ${session.keys.prefix} (a wrong --cluster or HACTL_CLUSTER?)`, EXIT.NOT_FOUND);
+}
+
 /** etcdErrorLine for a session: `doing` is what the command was doing ('fail over'), `key` the key it touched. */
 export function sessionError(session: Session, err: unknown, doing: string, key?: string): CliError {
   return etcdErrorLine(err, session.config.etcd.endpoints, { doing, key, who: session.identity });

@@ -10,29 +10,46 @@ import { buildProgram } from './program.js';
 // reports with a two-line DeprecationWarning.
 process.noDeprecation = true;
 
-async function main(): Promise<void> {
+/**
+ * Ends the process with `code` once everything written to stdout and stderr has been handed to the
+ * OS. A pipe takes 64 KiB at once; the rest waits in Node's queue, and a bare process.exit() would
+ * drop it. An empty write's callback runs after every write queued before it. process.exit() (not
+ * just the exit code) because a connection attempt to an etcd member that is gone would otherwise
+ * keep the process alive until it gives up. A reader that went away (EPIPE) ends the wait too.
+ */
+function exitWhenFlushed(code: number): void {
+  process.exitCode = code;
+  let pending = 2;
+  const done = (): void => {
+    if (--pending === 0) process.exit(code);
+  };
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', () => process.exit(code));
+    stream.write('', done);
+  }
+}
+
+async function main(): Promise<number> {
   try {
     await buildProgram().parseAsync(process.argv);
-    // The command is done (the long-running ones, agent and dev, never get here): leave now rather
-    // than when a connection attempt to an etcd member that is gone gives up. Writes to stdout and
-    // stderr are synchronous on Linux (files, pipes, terminals), so nothing printed is lost.
-    process.exit(0);
+    // The command is done (the long-running ones, agent and dev, never get here).
+    return EXIT.OK;
   } catch (caught) {
     let err = caught;
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.OK;
       // commander already printed its one-line message
-      process.exit(EXIT.USAGE);
+      return EXIT.USAGE;
     }
     if (isEtcdError(err)) err = etcdErrorLine(err, []);
     if (err instanceof CliError) {
       process.stderr.write(`hactl: ${err.message}\n`);
-      process.exit(err.exitCode);
+      return err.exitCode;
     }
     const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
     process.stderr.write(`hactl: ${message}\n`);
-    process.exit(EXIT.OTHER);
+    return EXIT.OTHER;
   }
 }
 
-void main();
+void main().then(exitWhenFlushed);

@@ -4,6 +4,7 @@
 // tree loads no agent code.
 import { Command, Option } from 'commander';
 import type { GlobalOptions } from './connect.js';
+import { VERSION } from './version.js';
 
 const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     .option('--user <name>', 'etcd user (with --password-file)')
     .option('--password-file <file>', 'file holding the etcd password')
     .option('--json', 'machine-readable JSON output')
+    .version(VERSION, '-V, --version', 'print the version of hactl')
     .showHelpAfterError(false)
     .exitOverride()
     // A mistyped `--password=...` must not echo the secret back (commander quotes unknown options).
@@ -76,7 +78,7 @@ export function buildProgram(): Command {
     'hactl fence mq1 --confirm-down',
   );
 
-  const config = examples(program.command('config').description('check, store and print the cluster configuration'), 'hactl config validate cluster.yaml', 'hactl config apply cluster.yaml', 'hactl config show');
+  const config = examples(program.command('config').description('check, store and print the cluster configuration'), 'hactl config validate cluster.yaml', 'hactl config diff cluster.yaml', 'hactl config apply cluster.yaml', 'hactl config show');
   const noAgentChecks = 'skip the checks against the resource agents installed here (types, required parameters, validate-all)';
   examples(
     config
@@ -90,10 +92,21 @@ export function buildProgram(): Command {
   examples(
     config
       .command('apply <file>')
-      .description('validate and store a cluster configuration; agents follow it at once')
+      .description('validate and store a cluster configuration, showing what changes; agents follow it at once')
       .option('--no-agent-checks', noAgentChecks)
-      .action(async (file: string, _o, cmd: Command) => (await import('./commands/config.js')).configApplyCommand(file, globals(cmd))),
+      .option('--force', 'also when it removes service sets or changes timing (refused otherwise)')
+      .action(async (file: string, _o, cmd: Command) => (await import('./commands/config.js')).configApplyCommand(file, { ...globals(cmd), force: cmd.opts().force })),
     'hactl config apply cluster.yaml',
+    'hactl config apply cluster.yaml --force   # after hactl config diff cluster.yaml',
+  );
+  examples(
+    config
+      .command('diff <file>')
+      .description('what applying a file would change: sets added, removed and changed, resources, timing (nothing is applied)')
+      .option('--no-agent-checks', noAgentChecks)
+      .action(async (file: string, _o, cmd: Command) => (await import('./commands/config.js')).configDiffCommand(file, globals(cmd))),
+    'hactl config diff cluster.yaml',
+    'hactl config diff cluster.yaml --json',
   );
   examples(
     config
@@ -193,6 +206,20 @@ export function buildProgram(): Command {
       .action(async (mode: string, set: string | undefined, _o, cmd: Command) => (await intents()).maintenanceCommand(mode, set, globals(cmd))),
     'hactl maintenance on',
     'hactl maintenance off QM1',
+  );
+  examples(
+    program
+      .command('disable <set>')
+      .description('stop SET everywhere and keep it stopped (also across agent restarts) until hactl enable')
+      .action(async (set: string, _o, cmd: Command) => (await intents()).disableCommand(set, true, globals(cmd))),
+    'hactl disable QM1',
+  );
+  examples(
+    program
+      .command('enable <set>')
+      .description('let a disabled SET run again: the best eligible node starts it')
+      .action(async (set: string, _o, cmd: Command) => (await intents()).disableCommand(set, false, globals(cmd))),
+    'hactl enable QM1',
   );
   examples(
     program

@@ -20,7 +20,7 @@ export interface ResourceStatus {
 export interface SetStatus {
   name: string;
   mode: 'singleton' | 'clone';
-  state: 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'blocked' | 'maintenance' | 'stale';
+  state: 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'blocked' | 'maintenance' | 'stale' | 'disabled';
   node: string | null;
   /** Clone sets: the nodes running an instance. */
   nodes?: string[];
@@ -34,7 +34,18 @@ export interface SetStatus {
    * for `ageMs` (etcd outage, agent stopped), or is gone. `lastState` is what the record said.
    */
   stale?: { ageMs: number; lastState: string };
+  /** Every ban in force on the set (operator bans and failure bans), by node name. */
+  bans: BanStatus[];
   resources: ResourceStatus[];
+}
+
+export interface BanStatus {
+  node: string;
+  /** ISO 8601; null: until `hactl clear`. */
+  until: string | null;
+  reason: string;
+  /** Set by an operator (`hactl ban`), not by a failure (`onFailure.banFor`). */
+  operator: boolean;
 }
 
 export interface NodeStatus {
@@ -128,6 +139,7 @@ export function statusFromView(view: ClusterView, kvs: ReadonlyMap<string, KvEnt
       since: null,
       fencingToken: null,
       ...(notRunning.length > 0 ? { reason: `${running.length} of ${instances.length} instances running; ` + notRunning.map((i) => `${i.name}: ${i.reason ?? i.state}`).join('; ') } : {}),
+      bans: bansOf(view, kvs, keys, name, wallMs),
       resources: running[0]?.resources ?? instances[0].resources,
       instances,
     });
@@ -173,9 +185,12 @@ function instanceStatus(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, ke
   } else if (view.maintenance.cluster || view.maintenance.sets.has(base)) {
     state = 'maintenance';
     reason = view.maintenance.cluster ? 'cluster-wide maintenance' : `maintenance of ${base}`;
+  } else if (view.disabled?.has(base) && !owner) {
+    state = 'disabled';
+    reason = `disabled by an operator; hactl enable ${base} starts it again`;
   } else if (owner) {
     state = (current?.state as SetStatus['state']) ?? 'starting';
-    reason = current?.reason ?? (current ? undefined : `owned by ${owner.node}; waiting for its first status`);
+    reason = current?.reason ?? (current ? banReason(view, expanded, name, owner.node, wallMs) : `owned by ${owner.node}; waiting for its first status`);
   } else {
     const holder = view.holders.get(name);
     if (holder?.failed) {
@@ -196,6 +211,7 @@ function instanceStatus(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, ke
     fencingToken: owner?.token ?? null,
     ...(reason ? { reason } : {}),
     ...(stale ? { stale: { ageMs: stale.ageMs, lastState: current!.state } } : {}),
+    bans: bansOf(view, kvs, keys, base, wallMs),
     resources,
   };
 }
@@ -243,8 +259,37 @@ function ownedSetsWithoutConfig(view: ClusterView, kvs: ReadonlyMap<string, KvEn
         fencingToken: owner.token,
         ...(reason ? { reason } : {}),
         resources,
+        bans: [],
       };
     });
+}
+
+/** The bans in force on a set, by node; `until` null for a ban that lasts until `hactl clear`. */
+function bansOf(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, keys: Keys, set: string, wallMs: number): BanStatus[] {
+  const out: BanStatus[] = [];
+  for (const [node, ban] of view.bans.get(set) ?? []) {
+    if (ban.untilWallMs <= wallMs) continue;
+    const stored = parseJson(kvs.get(keys.ban(set, node))?.value);
+    // Beyond what a Date can show is the "until hactl clear" ban (see BAN_FOREVER_WALL_MS).
+    const until = ban.untilWallMs >= 1e15 ? null : new Date(ban.untilWallMs).toISOString();
+    out.push({ node, until, reason: ban.reason, operator: stored?.operator === true });
+  }
+  return out.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+}
+
+/**
+ * For a set running on `ownerNode`, when bans decide where it runs: it has no node left to fail
+ * over to, or it runs where it does because a node it prefers is banned. Undefined otherwise.
+ */
+function banReason(view: ClusterView, config: ClusterConfig, set: string, ownerNode: string, wallMs: number): string | undefined {
+  const p = placeSet(view, config, set, wallMs);
+  const banned = p.excluded.filter((e) => / banned( |$)/.test(e));
+  if (banned.length === 0) return undefined;
+  if (p.ranked.every((n) => n === ownerNode)) return `no node to fail over to: ${p.excluded.join(', ')}`;
+  const prefer = config.serviceSets[set].prefer ?? [];
+  const before = prefer.slice(0, Math.max(0, prefer.indexOf(ownerNode)));
+  const bannedBefore = banned.filter((e) => before.includes(e.split(' ')[0]));
+  return bannedBefore.length > 0 ? `runs on ${ownerNode}, not a preferred node: ${bannedBefore.join(', ')}` : undefined;
 }
 
 interface StoredStatus {

@@ -33,6 +33,17 @@ const duration = z.string().transform((text, ctx) => {
   return ms;
 });
 
+/**
+ * The shortest action timeout or interval accepted. 0s or 1ms would fail every action at once (or
+ * run a monitor without pause); no agent, not even a no-op, finishes an action (fork, exec, the
+ * shell's start-up) reliably faster.
+ */
+export const MIN_ACTION_TIMEOUT_MS = 100;
+
+const actionDuration = duration.refine((ms) => ms >= MIN_ACTION_TIMEOUT_MS, {
+  error: (issue) => `must be at least ${formatDurationMs(MIN_ACTION_TIMEOUT_MS)} (no agent finishes an action sooner), got ${formatDurationMs(issue.input as number)}`,
+});
+
 /** Parameters reach agents as environment variables, which cannot hold a NUL byte. */
 const paramText = z.string().max(4096).refine((v) => !v.includes('\0'), 'contains a NUL byte, which cannot be passed to an agent');
 const paramValue = z.union([
@@ -41,7 +52,7 @@ const paramValue = z.union([
   z.boolean(),
   z.array(paramText).max(256),
   z.record(z.string().regex(PARAM_NAME_RE, 'not a valid name ([A-Za-z0-9_]+)'), paramText),
-]);
+], { error: 'must be a string, a number, true or false, a list of strings or a mapping of strings' });
 const params = z.record(z.string().regex(PARAM_NAME_RE, 'not a valid parameter name ([A-Za-z0-9_]+)'), paramValue);
 
 const resource = z.strictObject({
@@ -49,10 +60,10 @@ const resource = z.strictObject({
   type: z.string().regex(TYPE_RE, 'not a resource type (a built-in name, ocf:<provider>:<agent>, systemd:<unit>, script:<absolute path>, or an agent name)'),
   params: params.default({}),
   monitor: z
-    .strictObject({ interval: duration.optional(), timeout: duration.optional(), depth: z.number().int().min(0).max(20).optional() })
+    .strictObject({ interval: actionDuration.optional(), timeout: actionDuration.optional(), depth: z.number().int().min(0).max(20).optional() })
     .default({}),
-  start: z.strictObject({ timeout: duration.optional() }).default({}),
-  stop: z.strictObject({ timeout: duration.optional() }).default({}),
+  start: z.strictObject({ timeout: actionDuration.optional() }).default({}),
+  stop: z.strictObject({ timeout: actionDuration.optional() }).default({}),
 });
 
 const onFailure = z.strictObject({
@@ -75,8 +86,8 @@ const serviceSet = z.strictObject({
 const fenceDevice = z.strictObject({
   agent: z.string().regex(/^(?:fence_[A-Za-z0-9_]+|script:\/[A-Za-z0-9_./+-]+)$/, 'not a fence agent (fence_<name> or script:<absolute path>)'),
   params: params.default({}),
-  timeout: duration.default(60_000),
-  monitorInterval: duration.default(300_000),
+  timeout: actionDuration.default(60_000),
+  monitorInterval: actionDuration.default(300_000),
 });
 
 export const ClusterConfigSchema = z
@@ -90,7 +101,7 @@ export const ClusterConfigSchema = z
          * reports it) before a peer may fence that owner and take over without waiting for the
          * expiry. Only owners with a fence device are suspected. Default leaseTtl - 1s; `off` disables.
          */
-        suspectAfter: z.union([z.literal('off'), duration]).optional(),
+        suspectAfter: z.union([z.literal('off'), duration], { error: 'must be off or a duration (e.g. 500ms, 5s, 10m)' }).optional(),
       })
       .prefault({}),
     nodes: z.record(name('node'), z.strictObject({ fence: name('fence device').optional() })).optional(),

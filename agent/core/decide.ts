@@ -6,6 +6,7 @@
 //   0. maintenance: touch nothing.
 //   1. lease in doubt (now >= validUntil - fenceMargin): stop everything local, start nothing.
 //   2. a stop failed: blocked; ownership is never released (peers may fence; an operator cleans up).
+//   2b. disabled (`hactl disable`): stop any local copy; the owner then releases cleanly; no acquire.
 //   3. not the owner: stop any local copy; if the set has no owner and this host is the best
 //      eligible one, acquire it by transaction.
 //   4. the owner: leave (failure, switchover, standby, ban, failback) by stopping in reverse and then
@@ -50,6 +51,18 @@ export function decideSet(input: DecideInput): SetDecision {
   }
 
   const iOwn = owner !== undefined && owner.node === me && owner.leaseId === lease.leaseId;
+
+  // Disabled by an operator (Pacemaker's target-role Stopped): stopped everywhere. Any local copy
+  // stops in reverse order; the owner then releases cleanly (a planned stop: whoever takes the set
+  // after `hactl enable` needs no fence and no grace); nobody acquires it meanwhile.
+  const base = baseSetName(set);
+  if (view.disabled?.has(base)) {
+    const why = `${base} is disabled (hactl enable ${base} starts it again)`;
+    if (active >= 0) return stop(active, input, `${why}: stopping ${resourceId(input, active)}`);
+    if (iOwn) return { action: { kind: 'release' }, reason: `${why}: releasing ${set}`, state: 'stopping' };
+    return none('stopped', why);
+  }
+
   if (!iOwn) return decideAsNonOwner(input, owner, active);
   return decideAsOwner(input, owner, active);
 }

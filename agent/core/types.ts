@@ -126,6 +126,8 @@ export interface ClusterView {
   fenceRequests: ReadonlyMap<string, FenceRequest>;
   standby: ReadonlySet<string>;
   maintenance: { cluster: boolean; sets: ReadonlySet<string> };
+  /** Sets an operator disabled (`hactl disable`): stopped everywhere until `hactl enable`. Absent: none. */
+  disabled?: ReadonlySet<string>;
 }
 
 /** What a resource is doing on this host, as far as this agent knows. */

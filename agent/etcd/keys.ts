@@ -14,6 +14,7 @@
 //   intents/standby/<node>      a node in standby
 //   intents/cleanup/<set>       `hactl cleanup`: its mod revision is a generation each agent acts on once
 //   intents/maintenance         cluster-wide maintenance; intents/maintenance/<set> per set
+//   intents/disabled/<set>      `hactl disable`: the set is stopped everywhere until `hactl enable`
 //   bans/<set>/<node>           the node may not run the set until `untilWallMs`
 //   fences/<node>               the last successful fence (or operator confirmation) of a node
 //   fence-claims/<node>         bound to the claimer's lease: the one host now fencing <node>
@@ -61,6 +62,9 @@ export class Keys {
   }
   maintenance(set?: string): string {
     return set === undefined ? `${this.prefix}intents/maintenance` : `${this.prefix}intents/maintenance/${set}`;
+  }
+  disabled(set: string): string {
+    return `${this.prefix}intents/disabled/${set}`;
   }
   ban(set: string, node: string): string {
     return `${this.prefix}bans/${set}/${node}`;

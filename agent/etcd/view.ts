@@ -58,6 +58,7 @@ export class ViewBuilder {
     const members = new Set<string>();
     const maintenanceSets = new Set<string>();
     let maintenanceCluster = false;
+    const disabled = new Set<string>();
     let configEntry: KvEntry | undefined;
 
     for (const kv of kvs.values()) {
@@ -127,6 +128,7 @@ export class ViewBuilder {
           } else if (parts[1] === 'standby' && parts.length === 3) standby.add(parts[2]);
           else if (parts[1] === 'maintenance' && parts.length === 2) maintenanceCluster = true;
           else if (parts[1] === 'maintenance' && parts.length === 3) maintenanceSets.add(parts[2]);
+          else if (parts[1] === 'disabled' && parts.length === 3) disabled.add(parts[2]);
           break;
         case 'bans': {
           const v = json();
@@ -177,7 +179,7 @@ export class ViewBuilder {
       if (this.cachedConfig.problem) problems.push(this.cachedConfig.problem);
     }
     return {
-      view: { revision, config, nodes, members, owners, holders, failoverIntents, cleanups, bans, fences, fenceClaims, fenceRequests, standby, maintenance: { cluster: maintenanceCluster, sets: maintenanceSets } },
+      view: { revision, config, nodes, members, owners, holders, failoverIntents, cleanups, bans, fences, fenceClaims, fenceRequests, standby, maintenance: { cluster: maintenanceCluster, sets: maintenanceSets }, disabled },
       problems,
       configRevision: configEntry?.modRevision ?? 0,
       ...(configProblem ? { configProblem } : {}),

@@ -7,7 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUILTIN_TYPES, type ClusterConfig, type ResourceConfig } from '../config/cluster-schema.js';
+import { formatDurationMs } from '../config/duration.js';
 import { fetchMetaData, mapLimit, META_DATA_CONCURRENCY, type MetaFetch } from './catalog.js';
+import type { MetaAction } from './meta-data.js';
 import type { ResolveContext } from './resolve.js';
 import { runAction } from './runner.js';
 
@@ -69,6 +71,7 @@ export async function checkConfigAgents(config: ClusterConfig, opts: AgentCheckO
         warnings.push(`${it.path}.params.${name}: not a parameter of ${type} (it has: ${[...declared].join(', ') || 'none'})`);
       }
     }
+    warnings.push(...adviceWarnings(it, meta.meta.actions));
     if (!missing && opts.validateAll !== false && (BUILTIN_TYPES as readonly string[]).includes(type)) toValidate.push(it);
   }
 
@@ -113,4 +116,23 @@ export async function checkConfigAgents(config: ClusterConfig, opts: AgentCheckO
     }
   }
   return { errors, warnings, refused };
+}
+
+/**
+ * A configured start, stop or monitor timeout below the one the agent's meta-data advises is a
+ * warning, as in Pacemaker ("timeout lower than recommended"), not an error: the advice is generous
+ * for most agents, but some size their work to it (ocf:heartbeat:Filesystem tries to unmount for
+ * timeout/1000 rounds, none at all under 1s). Only timeouts written in the file are compared.
+ */
+function adviceWarnings(it: Item, actions: MetaAction[]): string[] {
+  const out: string[] = [];
+  for (const action of ['start', 'stop', 'monitor'] as const) {
+    const configuredMs = it.resource[action].timeout;
+    const advisedMs = actions.find((a) => a.name === action && a.timeoutMs !== undefined)?.timeoutMs;
+    if (configuredMs === undefined || advisedMs === undefined || configuredMs >= advisedMs) continue;
+    out.push(
+      `${it.path}.${action}.timeout: ${formatDurationMs(configuredMs)} is less than the ${formatDurationMs(advisedMs)} that ${it.resource.type}'s meta-data advises for ${action}; the agent may not finish in time`,
+    );
+  }
+  return out;
 }

@@ -86,9 +86,11 @@ async function askApp(port: number): Promise<string> {
   }
 }
 
+/** Set once the local cluster is being stopped on purpose: its etcd exiting is then expected. */
+let stopping = false;
+
 /** Stops the cluster on Ctrl-C / SIGTERM, once. */
 function stopOnSignals(lc: LocalCluster): () => void {
-  let stopping = false;
   const handler = (signal: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
@@ -101,6 +103,22 @@ function stopOnSignals(lc: LocalCluster): () => void {
     process.off('SIGINT', handler);
     process.off('SIGTERM', handler);
   };
+}
+
+/**
+ * `hactl dev` without its etcd is no cluster: the agents would only retry and self-fence. When the
+ * embedded etcd exits (killed, out of disk, crashed) hactl dev says so with its log file, stops the
+ * agents and exits 1, rather than restarting it: a restarted etcd would hide whatever killed it.
+ */
+function stopWhenEtcdDies(lc: LocalCluster): void {
+  for (const m of lc.etcd.members) {
+    m.process?.once('exit', (code, signal) => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write(`hactl dev: etcd (pid ${m.process?.pid ?? '?'}) exited (${signal ?? `code ${code}`}); its log: ${m.logFile}; stopping the local cluster\n`);
+      void lc.stop().finally(() => process.exit(EXIT.OTHER));
+    });
+  }
 }
 
 export async function demoCommand(opts: { keep?: boolean }): Promise<void> {
@@ -150,6 +168,7 @@ export async function devCommand(opts: { nodes?: string; json?: boolean }): Prom
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 16) throw usageError(`--nodes: a whole number from 1 to 16, not ${opts.nodes}`);
   const lc = await LocalCluster.start({ nodes });
   stopOnSignals(lc);
+  stopWhenEtcdDies(lc);
   const appPort = await freePort();
   const yaml = demoConfigYaml(appPort).replace('prefer: [n1, n2, n3]', `prefer: [${lc.agents.map((a) => a.node).join(', ')}]`);
   await writeFile(join(lc.dir, 'demo.yaml'), yaml);

@@ -142,6 +142,10 @@ export async function waitForMove(session: Session, set: string, from: string | 
             say(opts, { set, node: target, fencingToken: s.fencingToken, seconds }, `${set} running on ${target} (token ${s.fencingToken}) after ${seconds.toFixed(2)} s`);
             return resolve();
           }
+          // Blocked (a stop failed) or failed (a fatal error) needs an operator: waiting longer cannot help.
+          if (s.state === 'blocked' || s.state === 'failed') {
+            return reject(refused(`${set} is ${s.state}${s.node ? ` on ${s.node}` : ''}${s.reason ? `: ${s.reason}` : ''}; the move cannot finish`));
+          }
           // The owner drops an intent it cannot honour and keeps the set; the reason is in its status.
           if (!kvs.has(intentKey) && s.node !== target && oldToken !== 0 && s.fencingToken === oldToken) {
             reject(refused(`the owner refused to move ${set}${s.reason ? `: ${s.reason}` : ''} (see hactl events --set ${set})`));

@@ -10,6 +10,7 @@ import type { ClusterConfig } from '../../agent/config/cluster-schema.js';
 import { connect, etcdErrorLine, type GlobalOptions, type Session } from '../connect.js';
 import { CliError, EXIT, notFound, refused, usageError } from '../errors.js';
 import { readView } from '../status-model.js';
+import { eventKeySuffix, type EventRecord } from '../../agent/shell/events.js';
 import { waitForMove, waitTimeoutMs } from './failover.js';
 
 /** A ban without --for lasts until `hactl clear`; stored as the largest time a Date can hold. */
@@ -150,6 +151,36 @@ export async function maintenanceCommand(mode: string, set: string | undefined, 
     });
     const scope = set === undefined ? 'cluster-wide' : `for ${set}`;
     say(opts, { maintenance: mode === 'on', set: set ?? null }, mode === 'on' ? `maintenance on (${scope}): agents start, stop and monitor nothing; resources are left as they are` : `maintenance off (${scope}): agents manage again`);
+  });
+}
+
+/**
+ * `hactl disable SET` / `enable SET`: the intent key intents/disabled/<set> (kept in etcd, so it
+ * survives agent restarts) and an event saying who did it, in one transaction. The owner stops the
+ * set in reverse and releases it cleanly; no node acquires it until it is enabled.
+ */
+export async function disableCommand(set: string, disable: boolean, opts: GlobalOptions): Promise<void> {
+  await withView(opts, async (session, view, config) => {
+    requireSet(config, set);
+    const key = session.keys.disabled(set);
+    const already = view.disabled?.has(set) === disable;
+    if (!already) {
+      const atWallMs = Date.now();
+      const who = by();
+      const event: EventRecord = { atWallMs, node: hostname(), set, what: disable ? 'disabled' : 'enabled', reason: `${set} ${disable ? 'disabled' : 'enabled'} by ${who}` };
+      const eventKey = session.keys.event(eventKeySuffix(atWallMs, `${hostname()}-hactl`, process.pid % 1_000_000));
+      await commit(session, `${disable ? 'disabling' : 'enabling'} ${set}`, () =>
+        session.client
+          .if(key, 'Create', disable ? '==' : '>', 0)
+          .then(disable ? session.client.put(key).value(JSON.stringify({ by: who, atWallMs })) : session.client.delete().key(key), session.client.put(eventKey).value(JSON.stringify(event)))
+          .commit(),
+      );
+    }
+    const owner = view.owners.get(set);
+    let text: string;
+    if (disable) text = already ? `${set} is already disabled` : `${set} disabled: ${owner ? `${owner.node} stops it; ` : ''}it stays stopped until hactl enable ${set}`;
+    else text = already ? `${set} is not disabled` : `${set} enabled: the best eligible node starts it`;
+    say(opts, { set, disabled: disable, changed: !already }, text);
   });
 }
 

@@ -7,7 +7,7 @@ import { computeAvailability, fmt, type AvailabilityReport, type HistoryEvent, t
 import { connect, sessionError, type GlobalOptions } from '../connect.js';
 import { usageError } from '../errors.js';
 import { readKeys } from '../status-model.js';
-import { table } from '../table.js';
+import { localDateTime, table } from '../table.js';
 
 export interface ReportOptions extends GlobalOptions {
   since?: string;
@@ -95,7 +95,7 @@ function nines(s: SetAvailability): string {
 
 export function renderReport(cluster: string, r: AvailabilityReport): string {
   const lines: string[] = [];
-  const when = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z');
+  const when = (ms: number): string => localDateTime(ms);
   lines.push(`cluster ${cluster}   availability from ${when(r.periodStartMs)} to ${when(r.periodEndMs)} (${fmt(r.periodEndMs - r.periodStartMs)})`);
   lines.push(`target ${r.targetPercent}%: a yearly downtime budget of ${fmt(r.yearlyBudgetMs)}${r.historyStartMs !== null ? `   history from ${when(r.historyStartMs)}` : ''}`);
   lines.push('');
@@ -103,7 +103,7 @@ export function renderReport(cluster: string, r: AvailabilityReport): string {
   else {
     lines.push(
       table(
-        ['SET', 'NOW', 'UPTIME', 'NINES', 'PLANNED DOWN', 'UNPLANNED DOWN', 'FAILOVERS', 'SWITCHOVERS', 'BUDGET LEFT'],
+        ['SET', 'NOW', 'UPTIME', 'NINES', 'PLANNED DOWN', 'UNPLANNED DOWN', 'FAILOVERS', 'RESTARTS', 'SWITCHOVERS', 'BUDGET LEFT'],
         r.sets.map((s) => [
           s.set,
           s.state === 'up' ? `up on ${s.node}` : s.state,
@@ -112,6 +112,7 @@ export function renderReport(cluster: string, r: AvailabilityReport): string {
           fmt(s.plannedDownMs),
           fmt(s.unplannedDownMs),
           s.failovers,
+          s.restarts,
           s.switchovers,
           `${fmt(s.budget.remainingMs)}${s.budget.remainingMs < 0 ? ' EXCEEDED' : ''}`,
         ]),

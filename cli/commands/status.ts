@@ -1,8 +1,14 @@
 // hactl status [--json] [--watch]
 import { connect, etcdErrorLine, type GlobalOptions, type Session } from '../connect.js';
+import { VERSION } from '../version.js';
 import { followStatus } from '../follow.js';
-import { addLeaseHealth, readView, statusFromView, type ClusterStatus } from '../status-model.js';
-import { clockTime, table } from '../table.js';
+import { addLeaseHealth, readView, statusFromView, type ClusterStatus, type SetStatus } from '../status-model.js';
+import { localDateTime, table, tableTime } from '../table.js';
+
+/** The bans of a set, one row each; UNTIL "hactl clear" for a ban without an end. */
+function banTable(set: SetStatus): string {
+  return table(['BANNED', 'UNTIL', 'WHY'], set.bans.map((b) => [b.node, b.until === null ? 'hactl clear' : localDateTime(b.until), b.reason]), '  ');
+}
 
 export function renderStatus(s: ClusterStatus): string {
   const lines: string[] = [];
@@ -16,17 +22,19 @@ export function renderStatus(s: ClusterStatus): string {
   for (const set of s.sets) {
     if (set.instances) {
       lines.push(table(['SET', 'MODE', 'STATE', 'NODES'], [[set.name, `clone x${set.instances.length}`, set.state, (set.nodes ?? []).join(',')]]));
-      lines.push(table(['INSTANCE', 'STATE', 'NODE', 'SINCE', 'TOKEN', 'WHY'], set.instances.map((i) => [i.name, i.state, i.node, clockTime(i.since), i.fencingToken, i.reason]), '  '));
+      lines.push(table(['INSTANCE', 'STATE', 'NODE', 'SINCE', 'TOKEN', 'WHY'], set.instances.map((i) => [i.name, i.state, i.node, tableTime(i.since), i.fencingToken, i.reason]), '  '));
+      if (set.bans.length > 0) lines.push(banTable(set));
       lines.push('');
       continue;
     }
-    lines.push(table(['SET', 'MODE', 'STATE', 'NODE', 'SINCE', 'TOKEN'], [[set.name, set.mode, set.state, set.node, clockTime(set.since), set.fencingToken]]));
+    lines.push(table(['SET', 'MODE', 'STATE', 'NODE', 'SINCE', 'TOKEN'], [[set.name, set.mode, set.state, set.node, tableTime(set.since), set.fencingToken]]));
     if (set.reason) lines.push(`  why: ${set.reason}`);
+    if (set.bans.length > 0) lines.push(banTable(set));
     lines.push(table(['RESOURCE', 'TYPE', 'STATE', 'FAILS', 'LAST FAILURE'], set.resources.map((r) => [r.id, r.type, r.state, r.failCount, r.lastReason]), '  '));
     lines.push('');
   }
   if (s.devices.length > 0) {
-    lines.push(table(['FENCE DEVICE', 'AGENT', 'FENCES', 'HEALTH', 'CHECKED', 'BY'], s.devices.map((d) => [d.name, d.agent, d.fences.join(','), d.state, clockTime(d.checkedAt ?? null), d.by])));
+    lines.push(table(['FENCE DEVICE', 'AGENT', 'FENCES', 'HEALTH', 'CHECKED', 'BY'], s.devices.map((d) => [d.name, d.agent, d.fences.join(','), d.state, tableTime(d.checkedAt ?? null), d.by])));
     for (const d of s.devices) if (d.reason) lines.push(`  ${d.name}: ${d.reason}`);
     lines.push('');
   }
@@ -46,7 +54,7 @@ export async function statusCommand(opts: GlobalOptions & { watch?: boolean }): 
       throw etcdErrorLine(err, session.config.etcd.endpoints, { doing: 'read the cluster status', key: session.keys.prefix, who: session.identity });
     }
     if (!opts.watch) {
-      process.stdout.write(opts.json ? JSON.stringify(first, null, 2) + '\n' : renderStatus(first) + '\n');
+      process.stdout.write(opts.json ? JSON.stringify({ version: VERSION, ...first }, null, 2) + '\n' : renderStatus(first) + '\n');
       return;
     }
     await watchStatus(session, first, opts.json === true);
@@ -72,7 +80,7 @@ async function watchStatus(session: Session, first: ClusterStatus, json: boolean
     const shown = json ? JSON.stringify(steady) : renderStatus(steady);
     if (shown === last) return;
     last = shown;
-    if (json) process.stdout.write(JSON.stringify(s) + '\n');
+    if (json) process.stdout.write(JSON.stringify({ version: VERSION, ...s }) + '\n');
     else process.stdout.write((tty ? '\x1b[2J\x1b[H' : drawn > 0 ? '\n' : '') + renderStatus(s) + '\n');
     drawn++;
   };

@@ -17,35 +17,38 @@ _hactl() {
     esac
   done
   case "$path" in
-    "config apply"|"config apply "*) words="--no-agent-checks --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "config show"|"config show "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "config validate"|"config validate "*) words="--no-agent-checks --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "rbac apply"|"rbac apply "*) words="--nodes --root-password-file --no-enable --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "rbac print"|"rbac print "*) words="--nodes --root-password-file --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "resources describe"|"resources describe "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "resources list"|"resources list "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "") words="agent status failover fence config resources rbac move ban clear standby unstandby maintenance cleanup events report web simulate completion dev demo --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "agent"|"agent "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "ban"|"ban "*) words="--for --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "cleanup"|"cleanup "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "clear"|"clear "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "completion"|"completion "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "config"|"config "*) words="validate apply show --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "demo"|"demo "*) words="--keep --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "dev"|"dev "*) words="--nodes --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "events"|"events "*) words="--follow --since --set --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "failover"|"failover "*) words="--to --wait --timeout --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "fence"|"fence "*) words="--confirm-down --yes --force-online --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "maintenance"|"maintenance "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "move"|"move "*) words="--wait --timeout --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "rbac"|"rbac "*) words="print apply --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "report"|"report "*) words="--since --until --target --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "resources"|"resources "*) words="list describe --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "simulate"|"simulate "*) words="--kill --standby --apply --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "standby"|"standby "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "status"|"status "*) words="--watch --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "unstandby"|"unstandby "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
-    "web"|"web "*) words="--listen --tls-cert --tls-key --allow-remote --config --endpoints --cluster --cacert --cert --key --user --password-file --json --help" ;;
+    "config apply"|"config apply "*) words="--no-agent-checks --force --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "config diff"|"config diff "*) words="--no-agent-checks --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "config show"|"config show "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "config validate"|"config validate "*) words="--no-agent-checks --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "rbac apply"|"rbac apply "*) words="--nodes --root-password-file --no-enable --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "rbac print"|"rbac print "*) words="--nodes --root-password-file --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "resources describe"|"resources describe "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "resources list"|"resources list "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "") words="agent status failover fence config resources rbac move ban clear standby unstandby maintenance disable enable cleanup events report web simulate completion dev demo --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "agent"|"agent "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "ban"|"ban "*) words="--for --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "cleanup"|"cleanup "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "clear"|"clear "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "completion"|"completion "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "config"|"config "*) words="validate apply diff show --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "demo"|"demo "*) words="--keep --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "dev"|"dev "*) words="--nodes --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "disable"|"disable "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "enable"|"enable "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "events"|"events "*) words="--follow --since --set --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "failover"|"failover "*) words="--to --wait --timeout --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "fence"|"fence "*) words="--confirm-down --yes --force-online --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "maintenance"|"maintenance "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "move"|"move "*) words="--wait --timeout --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "rbac"|"rbac "*) words="print apply --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "report"|"report "*) words="--since --until --target --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "resources"|"resources "*) words="list describe --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "simulate"|"simulate "*) words="--kill --standby --apply --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "standby"|"standby "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "status"|"status "*) words="--watch --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "unstandby"|"unstandby "*) words="--config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
+    "web"|"web "*) words="--listen --tls-cert --tls-key --allow-remote --config --endpoints --cluster --cacert --cert --key --user --password-file --json --version --help" ;;
   esac
   COMPREPLY=($(compgen -W "$words" -- "$cur"))
   return 0

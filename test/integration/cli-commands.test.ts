@@ -9,6 +9,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { HACTL_JS } from '../../cli/dev/local-cluster.js';
 import { startTestCluster, type TestCluster } from '../lib/cluster.js';
 import type { ClusterStatus } from '../../cli/status-model.js';
+import { VERSION } from '../../cli/version.js';
 
 const CONFIG = `timing:
   leaseTtl: 2s
@@ -105,10 +106,12 @@ describe('hactl operator commands against a real cluster', () => {
     assert.match(lines[0], /^cluster \S+ {3}revision \d+$/);
     // LEASE: the TTL etcd granted each node's lease (the config's leaseTtl, 2s).
     assert.match(stdout, /^NODE +STATE +LEASE +SETS\nn1 +online +2s +S1\nn2 +online +2s +-\nn3 +online +2s +S2$/m);
-    assert.match(stdout, /^SET +MODE +STATE +NODE +SINCE +TOKEN\nS1 +singleton +running +n1 +\d\d:\d\d:\d\d +\d+$/m);
+    // Times in tables: local date and time with the zone (issue 17); in JSON: ISO 8601 with the zone.
+    assert.match(stdout, /^SET +MODE +STATE +NODE +SINCE +TOKEN\nS1 +singleton +running +n1 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC(?:[+-]\d\d:\d\d)? +\d+$/m);
     assert.match(stdout, /^ {2}RESOURCE +TYPE +STATE +FAILS +LAST FAILURE\n {2}s1-a +dummy +running +0 +-\n {2}s1-b +dummy +running +0 +-$/m);
-    const s = await okJson<ClusterStatus>(['status']);
+    const s = await okJson<ClusterStatus & { version: string }>(['status']);
     assert.equal(s.cluster, tc.lc.cluster);
+    assert.equal(s.version, VERSION, 'the version of hactl that answered');
     assert.ok(s.revision > 0);
     assert.deepEqual(s.nodes.map((n) => [n.name, n.state, n.maintenance]), [['n1', 'online', false], ['n2', 'online', false], ['n3', 'online', false]]);
     for (const n of s.nodes) {
@@ -261,7 +264,17 @@ describe('hactl operator commands against a real cluster', () => {
     const j = await okJson<{ set: string; node: string; untilWallMs: number | null }>(['ban', 'S1', 'n1']);
     assert.deepEqual(j, { set: 'S1', node: 'n1', untilWallMs: null });
     const st = await okJson<ClusterStatus>(['status']);
-    assert.equal(st.sets.find((s) => s.name === 'S1')!.node, 'n2', 'S1 stays on n2, the only node not banned');
+    const s1 = st.sets.find((s) => s.name === 'S1')!;
+    assert.equal(s1.node, 'n2', 'S1 stays on n2, the only node not banned');
+    // Every ban is shown (issue 17): node, until (null: until hactl clear), why, and who set it.
+    assert.deepEqual(s1.bans.map((b) => [b.node, b.until === null ? null : typeof b.until, b.operator]), [['n1', null, true], ['n3', 'string', true]]);
+    assert.ok(Math.abs(Date.parse(s1.bans[1].until!) - ban.untilWallMs) < 1000 && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(s1.bans[1].until!), s1.bans[1].until!);
+    assert.match(s1.bans[0].reason, /^banned by /);
+    assert.deepEqual(st.sets.find((s) => s.name === 'S2')!.bans, []);
+    // The table: a why line saying the bans leave S1 nowhere to fail over to, and one row per ban.
+    const table = (await ok(['status'])).stdout;
+    assert.match(table, /S1 +singleton +running +n2 .*\n {2}why: no node to fail over to: n1 banned \(banned by [^)]*\), n3 banned until [^(]+ \(banned by [^)]*\)\n/);
+    assert.match(table, /\n {2}BANNED +UNTIL +WHY\n {2}n1 +hactl clear +banned by \S+\n {2}n3 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+ +banned by \S+\n/);
     await fails([
       [['ban', 'S1', 'n2'], 4, /^hactl: n2 is the only eligible node for S1; banning it would stop S1/],
       [['ban', 'S2', 'n3'], 4, /^hactl: n3 is the only eligible node for S2/],
@@ -324,21 +337,51 @@ describe('hactl operator commands against a real cluster', () => {
     const t = await ok(['events', '--set', 'S1', '--since', '1h']);
     const lines = t.stdout.trim().split('\n');
     assert.ok(lines.length >= 4, t.stdout);
-    for (const l of lines) assert.match(l, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} {2}n\d +S1 +\S+ +\S/, l);
+    for (const l of lines) assert.match(l, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC(?:[+-]\d\d:\d\d)? {2}n\d +S1 +\S+ +\S/, l);
     assert.ok(lines.some((l) => /n1 +S1 +acquired +.*\[.*token=\d+/.test(l)), t.stdout);
     const j = await ok(['events', '--json']);
     const evs = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as { at: string; atWallMs: number; node: string; what: string; reason: string; set?: string });
     assert.ok(evs.length > lines.length, 'unfiltered has more (S2 too)');
     for (const e of evs) assert.ok(e.node && e.what && typeof e.reason === 'string' && e.at === new Date(e.atWallMs).toISOString(), JSON.stringify(e));
     assert.ok(evs.some((e) => e.set === 'S2'));
-    assert.equal((await ok(['events', '--set', 'S9'])).stdout, '');
     assert.equal((await ok(['events', '--since', '1ms'])).stdout, '');
-    await fails([[['events', '--since', 'last week'], 2, /^hactl: --since: not a duration: last week/]]);
+    await fails([
+      [['events', '--since', 'last week'], 2, /^hactl: --since: not a duration: last week/],
+      [['events', '--set', 'S9'], 3, /^hactl: no service set named S9 \(neither configured nor in the history\)$/],
+      [['events', '--cluster', 'nosuch'], 3, /^hactl: cluster nosuch: nothing stored under \/hactl\/nosuch\/ \(a wrong --cluster or HACTL_CLUSTER\?\)$/],
+    ]);
+  });
+
+  it('disable and enable: stopped everywhere and shown as disabled (table and --json), across an agent restart; events; errors change nothing', async () => {
+    assert.equal((await ok(['disable', 'S2'])).stdout, 'S2 disabled: n3 stops it; it stays stopped until hactl enable S2\n');
+    const st = await tc.waitFor('S2 disabled', 15_000, (x) => x.sets.find((y) => y.name === 'S2')?.state === 'disabled');
+    assert.equal(st.sets.find((y) => y.name === 'S2')!.node, null);
+    assert.match((await ok(['status'])).stdout, /\nS2 +singleton +disabled +- +- +-\n {2}why: disabled by an operator; hactl enable S2 starts it again\n/);
+    assert.equal((await okJson<ClusterStatus>(['status'])).sets.find((y) => y.name === 'S2')!.state, 'disabled');
+    assert.deepEqual(await okJson(['disable', 'S2']), { set: 'S2', disabled: true, changed: false });
+    // A restarted agent does not start it: the intent is in etcd, not in the agent.
+    await tc.lc.stopAgent('n3');
+    await tc.lc.startAgent('n3');
+    await tc.waitFor('n3 back online', 20_000, (x) => x.nodes.find((n) => n.name === 'n3')?.state === 'online');
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal((await tc.set('S2'))?.state, 'disabled', 'still disabled after n3 restarted');
+    // Events: who disabled it, and the owner's planned stop saying why.
+    const evs = (await ok(['events', '--set', 'S2', '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as { what: string; reason: string; node: string });
+    assert.ok(evs.some((e) => e.what === 'disabled' && /^S2 disabled by \S+@\S+$/.test(e.reason)), JSON.stringify(evs.slice(-5)));
+    assert.ok(evs.some((e) => e.node === 'n3' && /S2 is disabled \(hactl enable S2 starts it again\)/.test(e.reason)), JSON.stringify(evs.slice(-5)));
+    await fails([
+      [['disable', 'S9'], 3, /^hactl: no service set named S9$/],
+      [['enable', 'S9'], 3, /^hactl: no service set named S9$/],
+    ]);
+    assert.equal((await ok(['enable', 'S2'])).stdout, 'S2 enabled: the best eligible node starts it\n');
+    await tc.waitRunning('S2', 20_000, (x) => x.node === 'n3');
+    assert.ok((await ok(['events', '--set', 'S2'])).stdout.includes('enabled'));
+    assert.deepEqual(await okJson(['enable', 'S2']), { set: 'S2', disabled: false, changed: false });
   });
 
   it('config show: the stored YAML under a revision line, and --json; a cluster without one exits 3', async () => {
     const t = await ok(['config', 'show']);
-    assert.match(t.stdout, /^# revision \d+, applied \d{4}-\d\d-\d\dT[\d:.]+Z by test\n/);
+    assert.match(t.stdout, /^# revision \d+, applied \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC(?:[+-]\d\d:\d\d)? by test\n/);
     assert.ok(t.stdout.endsWith(CONFIG), t.stdout);
     const j = await okJson<{ revision: number; appliedAt: string; appliedBy: string; yaml: string }>(['config', 'show']);
     assert.equal(j.yaml, CONFIG);

@@ -3,7 +3,7 @@
 // their error cases.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { HACTL_JS } from '../../cli/dev/local-cluster.js';
 import { runHactl } from '../lib/cluster.js';
@@ -23,6 +23,25 @@ async function childrenOf(pid: number): Promise<number[]> {
   const { readFile } = await import('node:fs/promises');
   const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
   return text.trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** `hactl dev --nodes N --json` started, once it printed its line; stderr collected; `exited` its exit code. */
+async function startDev(nodes: number): Promise<{ child: ChildProcess; out: string; err: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [HACTL_JS, 'dev', '--nodes', String(nodes), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  const deadline = performance.now() + 60_000;
+  while (!out.includes('\n')) {
+    if (performance.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGINT');
+      assert.fail(`dev printed nothing: ${err}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, out, err: () => err, exited };
 }
 
 test('hactl dev --nodes 2 --json: one line to connect with; the cluster answers hactl; Ctrl-C stops all of it', async () => {
@@ -88,4 +107,24 @@ test('hactl dev refuses a bad --nodes with one line and exit 2, starting nothing
     assert.equal(r.stderr, `hactl: --nodes: a whole number from 1 to 16, not ${n}\n`);
     assert.equal(r.stdout, '');
   }
+});
+
+test('hactl dev notices that its etcd died: says so with the log file, stops the agents, exits 1', async () => {
+  const dev = await startDev(1);
+  let spawned: number[] = [];
+  try {
+    spawned = await childrenOf(dev.child.pid!);
+    const { readFile } = await import('node:fs/promises');
+    const comm = async (pid: number): Promise<string> => (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
+    const etcd = (await Promise.all(spawned.map(async (pid) => [pid, await comm(pid)] as const))).find(([, c]) => c === 'etcd')?.[0];
+    assert.ok(etcd, `an etcd among dev's children: ${spawned.join(',')}`);
+    process.kill(etcd, 'SIGKILL');
+    const timer = setTimeout(() => dev.child.kill('SIGKILL'), 30_000);
+    assert.equal(await dev.exited, 1, `dev exits 1 when its etcd dies: ${dev.err()}`);
+    clearTimeout(timer);
+  } finally {
+    if (dev.child.exitCode === null) dev.child.kill('SIGINT');
+  }
+  assert.match(dev.err(), /^hactl dev: etcd \(pid \d+\) exited \(SIGKILL\); its log: \S+\.log; stopping the local cluster$/m);
+  for (const pid of spawned) assert.ok(!alive(pid), `process ${pid} that dev started is still running`);
 });

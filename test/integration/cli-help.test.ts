@@ -93,3 +93,12 @@ test('docs/cli.md documents every command with its options, every connection opt
   for (const o of longOptions(program)) assert.ok(doc.includes(`\`${o}`), `docs/cli.md lacks the connection option ${o}`);
   for (const code of [0, 1, 2, 3, 4, 5]) assert.match(doc, new RegExp(`^\\| ${code} \\| `, 'm'), `docs/cli.md lacks exit code ${code}`);
 });
+
+test('hactl --version and -V print the version of package.json, exit 0', async () => {
+  const { version } = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+  for (const flag of ['--version', '-V']) {
+    const r = await runHactl([flag], {}, 20_000);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${version}\n`);
+  }
+});

@@ -102,8 +102,12 @@ test('a stop that times out leaves the set blocked on its host, never started el
     await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2'], leaseTtl: '3s', fenceMargin: '1s' }));
     await tc.waitRunning('S1', 20_000, (x) => x.node === 'n1');
     await failNext(tc, 'n1', 's1-r3', 'stop', 1, 'device busy');
-    const r = await tc.hactl(['failover', 'S1', '--to', 'n2']);
-    assert.equal(r.code, 0, r.stderr);
+    // --wait stops waiting as soon as the set is blocked: exit 4 with the reason, not the timeout.
+    const t0 = performance.now();
+    const r = await tc.hactl(['failover', 'S1', '--to', 'n2', '--wait', '--timeout', '60s']);
+    assert.equal(r.code, 4, r.stderr);
+    assert.ok(performance.now() - t0 < 30_000, 'not the 60s timeout');
+    assert.match(r.stderr.trim().split('\n').at(-1)!, /^hactl: S1 is blocked on n1: .*stop of s1-r3 failed \(rc=1: device busy\).*; the move cannot finish$/);
     const blocked = await tc.waitFor('S1 blocked', 10_000, (x) => x.sets.some((y) => y.name === 'S1' && y.state === 'blocked'));
     assert.equal(blocked.sets[0].node, 'n1', 'ownership is kept');
     assert.match(blocked.sets[0].reason ?? '', /stop of s1-r3 failed \(rc=1: device busy\).*until hactl cleanup/);

@@ -284,21 +284,34 @@ while :; do sleep 0.1; done`,
     assert.equal((await runAgent('process', 'stop', c)).rc, 0);
   });
 
-  void it('tcpPort decides monitor', async () => {
-    killInstanceOnCleanup('p6');
-    const srv: Server = createServer((sock) => sock.end());
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    const addr = srv.address();
-    const port = typeof addr === 'object' && addr ? addr.port : 0;
-    cleanup.add('close tcp server', () => new Promise((r) => srv.close(() => r(undefined))));
-    const c: AgentCall = { instance: 'p6', rsctmp, params: { command: server, tcpPort: String(port), stopTimeout: '1s' } };
-    assert.equal((await runAgent('process', 'start', c)).rc, 0);
-    assert.equal((await runAgent('process', 'monitor', c)).rc, 0);
-    await new Promise((r) => srv.close(() => r(undefined)));
-    const m = await runAgent('process', 'monitor', c);
-    assert.equal(m.rc, 1);
-    assert.match(m.reason ?? '', /does not accept connections/);
-    assert.equal((await runAgent('process', 'stop', c)).rc, 0);
+  void it('tcpPort decides monitor: satisfied only by a listener of the process or its children, not by another program on the port', async () => {
+    killInstanceOnCleanup('p6b');
+    killInstanceOnCleanup('p6c');
+    // A free port, then a command that listens on it itself: healthy.
+    const probe: Server = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(() => r(undefined)));
+    const listener = await script('listener.sh', `exec ${JSON.stringify(process.execPath)} -e 'require("net").createServer((s) => s.end()).listen(${port}, "127.0.0.1")'`);
+    const own: AgentCall = { instance: 'p6b', rsctmp, params: { command: listener, tcpPort: String(port), stopTimeout: '1s' } };
+    const s = await runAgent('process', 'start', own);
+    assert.equal(s.rc, 0, s.stderr);
+    assert.equal((await runAgent('process', 'monitor', own)).rc, 0, 'its own listener counts');
+    assert.equal((await runAgent('process', 'stop', own)).rc, 0);
+    // Another program (this test) holds the port while the process runs without listening.
+    const other: Server = createServer((sock) => sock.end());
+    await new Promise<void>((r) => other.listen(port, '127.0.0.1', r));
+    cleanup.add('close tcp server', () => new Promise((r) => other.close(() => r(undefined))));
+    assert.equal((await runAgent('process', 'start', { instance: 'p6c', rsctmp, params: { command: server, stopTimeout: '1s' } })).rc, 0);
+    const m = await runAgent('process', 'monitor', { instance: 'p6c', rsctmp, params: { command: server, tcpPort: String(port), stopTimeout: '1s' } });
+    assert.equal(m.rc, 1, 'a port held by another program is not health');
+    assert.match(m.reason ?? '', new RegExp(`TCP port 127\\.0\\.0\\.1:${port} is held by another program, not by process \\d+ or its children`));
+    // Nobody on the port: it does not accept connections.
+    await new Promise((r) => other.close(() => r(undefined)));
+    const gone = await runAgent('process', 'monitor', { instance: 'p6c', rsctmp, params: { command: server, tcpPort: String(port), stopTimeout: '1s' } });
+    assert.equal(gone.rc, 1);
+    assert.match(gone.reason ?? '', /does not accept connections/);
+    assert.equal((await runAgent('process', 'stop', { instance: 'p6c', rsctmp, params: { command: server, stopTimeout: '1s' } })).rc, 0);
   });
 
   void it('a command that exits at once fails start with a reason', async () => {

@@ -82,7 +82,7 @@ test('errors name the path and the reason', () => {
     ['serviceSets: { A: { resources: [{ id: "x;y", type: dummy }] } }', 'serviceSets.A.resources[0].id: not a valid resource name'],
     ['serviceSets: { A: { mode: singleton, instances: 2, resources: [{ id: x, type: dummy }] } }', 'serviceSets.A.instances: only a clone set'],
     ['- a\n- b', 'config: the document must be a mapping'],
-    ['a: 1\na: 2', 'yaml: Map keys must be unique'],
+    ['a: 1\na: 2', '2:1: duplicate key a (a key may appear once in a mapping)'],
     ['serviceSets: { A: { resources: [{ id: x, type: dummy, params: { qm: "QM\\0x" } }] } }', 'serviceSets.A.resources[0].params.qm: contains a NUL byte'],
     ['serviceSets: { A: { resources: [{ id: x, type: dummy, params: { args: [a, "b\\0"] } }] } }', 'serviceSets.A.resources[0].params.args[1]: contains a NUL byte'],
     ['fencing: { devices: { f: { agent: fence_x, params: { ip: "\\0" } } } }', 'fencing.devices.f.params.ip: contains a NUL byte'],
@@ -121,4 +121,62 @@ test('host configuration: defaults and path-named errors', () => {
   assert.equal(c.http.listen, '127.0.0.1:7946');
   assert.throws(() => parseHostConfig('dataDir: relative/path\n', 'agent.yaml'), /agent\.yaml: dataDir: must be an absolute path/);
   assert.throws(() => parseHostConfig('etcd: { endpoints: [nope] }\n', 'agent.yaml'), /etcd\.endpoints\[0\]: not an etcd endpoint URL/);
+});
+
+test('action timeouts and intervals of zero or absurdly small are refused: at least 100ms', () => {
+  const set = (r: string): string => `serviceSets: { A: { resources: [{ id: x, type: dummy, ${r} }] } }`;
+  const cases: [string, string][] = [
+    [set('start: { timeout: 0s }'), 'serviceSets.A.resources[0].start.timeout: must be at least 100ms (no agent finishes an action sooner), got 0ms'],
+    [set('stop: { timeout: 1ms }'), 'serviceSets.A.resources[0].stop.timeout: must be at least 100ms (no agent finishes an action sooner), got 1ms'],
+    [set('monitor: { timeout: 99ms }'), 'serviceSets.A.resources[0].monitor.timeout: must be at least 100ms'],
+    [set('monitor: { interval: 0s }'), 'serviceSets.A.resources[0].monitor.interval: must be at least 100ms'],
+    ['fencing: { devices: { f1: { agent: fence_ipmilan, timeout: 0s } } }', 'fencing.devices.f1.timeout: must be at least 100ms'],
+  ];
+  for (const [yaml, expected] of cases) {
+    const r = checkClusterConfig(yaml);
+    assert.ok(!r.ok, yaml);
+    if (!r.ok) assert.ok(r.errors.some((e) => e.startsWith(expected)), `${yaml}\n  expected ${expected}\n  got ${r.errors.join(' | ')}`);
+  }
+  assert.ok(checkClusterConfig(set('start: { timeout: 100ms }, stop: { timeout: 100ms }, monitor: { interval: 100ms, timeout: 100ms }')).ok, '100ms is allowed');
+});
+
+test('YAML errors say line:column and name the duplicate key; binary and deeply nested input is refused in one line', () => {
+  const cases: [string, RegExp][] = [
+    ['timing:\n  leaseTtl: 2s\n  leaseTtl: 3s\n', /^3:3: duplicate key leaseTtl \(a key may appear once in a mapping\)$/],
+    ['serviceSets:\n  "QM 1": {}\n  "QM 1": {}\n', /^3:3: duplicate key "QM 1" /],
+    ['serviceSets: [\n', /^\d+:\d+: \S/],
+    ['\u007fELF\u0002\u0001\u0001\u0000\u0000binary: \u00ff', /^config: not a text file \(control character 0x7f at 1:1\); a cluster configuration is YAML text$/],
+    ['timing: x\nbad: "\ufffd"\n', /^config: not a text file \(a byte that is not UTF-8 at 2:7\); a cluster configuration is YAML text$/],
+    ['serviceSets: ' + '['.repeat(5000) + ']'.repeat(5000), /^config: nested more than 64 levels deep \(at 1:78\); a cluster configuration needs far fewer$/],
+    ['serviceSets: ' + '{a: '.repeat(3000) + '1' + '}'.repeat(3000), /^config: nested more than 64 levels deep/],
+    [Array.from({ length: 1400 }, (_, i) => ' '.repeat(i) + 'a:\n').join(''), /^config: nested too deeply to read \(at \d+:\d+\); a cluster configuration needs far fewer levels$/],
+  ];
+  for (const [yaml, re] of cases) {
+    const r = checkClusterConfig(yaml);
+    assert.ok(!r.ok, yaml.slice(0, 60));
+    if (!r.ok) {
+      assert.match(r.errors[0], re, r.errors.join(' | '));
+      assert.ok(r.errors.length < 5 && r.errors.every((e) => !e.includes('\n') && e.length < 300), r.errors.join(' | '));
+    }
+  }
+});
+
+test('schema errors are sentences about the field, not zod\'s wording', () => {
+  const cases: [string, string][] = [
+    ['serviceSets:\n  QM1:\n    resources:\n      - { id: a }\n', 'serviceSets.QM1.resources[0].type: required'],
+    ['serviceSets: { A: { resources: [{ id: a, type: 5 }] } }', 'serviceSets.A.resources[0].type: must be a string, not a number'],
+    ['serviceSets: { A: { mode: both, resources: [{ id: a, type: dummy }] } }', 'serviceSets.A.mode: must be one of singleton, clone'],
+    ['serviceSets: { A: { onFailure: { restarts: -1 }, resources: [{ id: a, type: dummy }] } }', 'serviceSets.A.onFailure.restarts: must be at least 0'],
+    ['serviceSets: { A: { onFailure: { restarts: 1.5 }, resources: [{ id: a, type: dummy }] } }', 'serviceSets.A.onFailure.restarts: must be a whole number'],
+    ['serviceSets: []', 'serviceSets: must be a mapping, not a list'],
+    ['serviceSets: { A: { anyNode: yes please, resources: [{ id: a, type: dummy }] } }', 'serviceSets.A.anyNode: must be true or false, not a string'],
+    ['serviceSets: { A: { resources: [{ id: a, type: dummy, params: { x: null } }] } }', 'serviceSets.A.resources[0].params.x: must be a string, a number, true or false, a list of strings or a mapping of strings'],
+    ['timing: { suspectAfter: never }', 'timing.suspectAfter: must be off or a duration (e.g. 500ms, 5s, 10m)'],
+  ];
+  for (const [yaml, expected] of cases) {
+    const r = checkClusterConfig(yaml);
+    assert.ok(!r.ok, yaml);
+    if (!r.ok) assert.ok(r.errors.includes(expected), `${yaml}\n  expected ${expected}\n  got ${r.errors.join(' | ')}`);
+    if (!r.ok) assert.ok(r.errors.every((e) => !/Invalid input|expected \w+, received/.test(e)), r.errors.join(' | '));
+  }
 });

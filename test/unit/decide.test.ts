@@ -231,3 +231,23 @@ test('self-fencing after a failed stop stops the resources still running below i
   assert.match(d.reason, /stop failed earlier .* stopping ip meanwhile/);
   assert.deepEqual(decideSet(input('a', v, local([S, S, U], { token: 50, stopFailure: 'x' }), cfg, inDoubt)).action, { kind: 'stop', index: 2 });
 });
+
+test('a disabled set (hactl disable): the owner stops in reverse and releases cleanly; nobody acquires it', () => {
+  const disabled = new Set(['QM']);
+  const v = view({ ...owned('a', 50), disabled });
+  const stopping = decideSet(input('a', v, local([R, R, R], { token: 50 }), cfg));
+  assert.deepEqual(stopping.action, { kind: 'stop', index: 2 });
+  assert.equal(stopping.reason, 'QM is disabled (hactl enable QM starts it again): stopping qm');
+  assert.deepEqual(decideSet(input('a', v, local([R, S, S], { token: 50 }), cfg)).action, { kind: 'stop', index: 0 });
+  const release = decideSet(input('a', v, local([S, S, S], { token: 50 }), cfg));
+  assert.deepEqual(release.action, { kind: 'release' }, 'a clean release: no ban, no handoff, not failed');
+  assert.equal(release.state, 'stopping');
+  // No owner: the best node does not acquire it, and a leftover local copy elsewhere is stopped.
+  const free = view({ disabled });
+  const idle = decideSet(input('a', free, local([S, S, S]), cfg));
+  assert.deepEqual(idle.action, { kind: 'none' });
+  assert.equal(idle.reason, 'QM is disabled (hactl enable QM starts it again)');
+  assert.deepEqual(decideSet(input('b', free, local([R, S, S]), cfg)).action, { kind: 'stop', index: 0 });
+  // Enabled again: the best node acquires it.
+  assert.equal(decideSet(input('a', view(), local([S, S, S]), cfg)).action.kind, 'acquire');
+});
