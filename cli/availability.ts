@@ -69,6 +69,7 @@
 
 /** An event record as the agents write it (agent/shell/events.ts), with its key for ordering. */
 import type { EventRecord } from '../agent/shell/events.js';
+import type { KvEntry } from '../agent/etcd/view.js';
 
 export interface HistoryEvent extends EventRecord {
   /** The etcd key suffix, for stable ordering of events in the same millisecond. */
@@ -451,4 +452,22 @@ export function fmt(ms: number): string {
   else if (a < 86_400_000) text = `${Math.floor(a / 3_600_000)}h${Math.floor((a % 3_600_000) / 60_000)}m`;
   else text = `${Math.floor(a / 86_400_000)}d${Math.floor((a % 86_400_000) / 3_600_000)}h`;
   return neg ? `-${text}` : text;
+}
+
+/** The event history from the cluster's keys, oldest first; unreadable records are counted. */
+export function historyFromKvs(kvs: ReadonlyMap<string, KvEntry>, eventsPrefix: string): { events: HistoryEvent[]; unreadable: number } {
+  const events: HistoryEvent[] = [];
+  let unreadable = 0;
+  for (const [key, kv] of kvs) {
+    if (!key.startsWith(eventsPrefix)) continue;
+    try {
+      const e = JSON.parse(kv.value) as HistoryEvent;
+      if (typeof e.atWallMs !== 'number' || typeof e.what !== 'string') throw new Error('shape');
+      events.push({ ...e, reason: String(e.reason ?? ''), node: String(e.node ?? ''), key: key.slice(eventsPrefix.length) });
+    } catch {
+      unreadable++;
+    }
+  }
+  events.sort((a, b) => a.atWallMs - b.atWallMs || (a.key ?? '').localeCompare(b.key ?? ''));
+  return { events, unreadable };
 }

@@ -189,6 +189,7 @@ export async function devCommand(opts: { nodes?: string; json?: boolean }): Prom
       `  export HACTL_ENDPOINTS=${env.HACTL_ENDPOINTS} HACTL_CLUSTER=${env.HACTL_CLUSTER}`,
       '  hactl status',
       '  hactl failover DEMO --to n2 --wait',
+      '  hactl web          # the console in a browser, at http://127.0.0.1:8080',
       '',
       'Ctrl-C stops everything.',
       '',

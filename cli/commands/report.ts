@@ -3,7 +3,7 @@
 import { formatDurationMs, parseDurationMs } from '../../agent/config/duration.js';
 import { expandClones } from '../../agent/core/clones.js';
 import { ViewBuilder } from '../../agent/etcd/view.js';
-import { computeAvailability, fmt, type AvailabilityReport, type HistoryEvent, type SetAvailability } from '../availability.js';
+import { computeAvailability, fmt, historyFromKvs, type AvailabilityReport, type SetAvailability } from '../availability.js';
 import { connect, sessionError, type GlobalOptions } from '../connect.js';
 import { usageError } from '../errors.js';
 import { readKeys } from '../status-model.js';
@@ -49,19 +49,7 @@ export async function reportCommand(opts: ReportOptions): Promise<void> {
       throw sessionError(session, err, 'read the event history', session.keys.eventsPrefix());
     }
     const { view } = new ViewBuilder(session.keys.prefix).build(read.kvs, read.revision);
-    const events: HistoryEvent[] = [];
-    let unreadable = 0;
-    const prefix = session.keys.eventsPrefix();
-    for (const [key, kv] of read.kvs) {
-      if (!key.startsWith(prefix)) continue;
-      try {
-        const e = JSON.parse(kv.value) as HistoryEvent;
-        if (typeof e.atWallMs !== 'number' || typeof e.what !== 'string') throw new Error('shape');
-        events.push({ ...e, reason: String(e.reason ?? ''), node: String(e.node ?? ''), key: key.slice(prefix.length) });
-      } catch {
-        unreadable++;
-      }
-    }
+    const { events, unreadable } = historyFromKvs(read.kvs, session.keys.eventsPrefix());
     // Clone sets are reported per instance (SET:1, SET:2...), as the agents record them.
     const configuredSets = view.config ? Object.keys(expandClones(view.config).serviceSets) : [];
     const report = computeAvailability({ events, configuredSets, sinceMs, untilMs, targetPercent });

@@ -3,7 +3,7 @@
 // model, cli/status-model.ts, with lease health), the bans, the event history and the availability
 // figures of `hactl report` (cli/availability.ts) — pushed to every open page. Nothing polls.
 import type { KvEntry } from '../../agent/etcd/view.js';
-import { computeAvailability, type AvailabilityReport, type HistoryEvent } from '../availability.js';
+import { computeAvailability, historyFromKvs, type AvailabilityReport, type HistoryEvent } from '../availability.js';
 import type { Session } from '../connect.js';
 import { followStatus, type Following } from '../follow.js';
 import { addLeaseHealth, type ClusterStatus } from '../status-model.js';
@@ -59,23 +59,6 @@ export function bansFromKvs(kvs: ReadonlyMap<string, KvEntry>, prefix: string, n
   return out.sort((a, b) => a.set.localeCompare(b.set) || a.node.localeCompare(b.node));
 }
 
-/** The event history from the cluster's keys, oldest first; unreadable records are counted. */
-export function historyFromKvs(kvs: ReadonlyMap<string, KvEntry>, eventsPrefix: string): { events: HistoryEvent[]; unreadable: number } {
-  const events: HistoryEvent[] = [];
-  let unreadable = 0;
-  for (const [key, kv] of kvs) {
-    if (!key.startsWith(eventsPrefix)) continue;
-    try {
-      const e = JSON.parse(kv.value) as HistoryEvent;
-      if (typeof e.atWallMs !== 'number' || typeof e.what !== 'string') throw new Error('shape');
-      events.push({ ...e, reason: String(e.reason ?? ''), node: String(e.node ?? ''), key: key.slice(eventsPrefix.length) });
-    } catch {
-      unreadable++;
-    }
-  }
-  events.sort((a, b) => a.atWallMs - b.atWallMs || (a.key ?? '').localeCompare(b.key ?? ''));
-  return { events, unreadable };
-}
 
 export class LiveConsole {
   private following: Following | undefined;
