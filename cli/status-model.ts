@@ -335,7 +335,7 @@ export async function addLeaseHealth(client: Etcd3, status: ClusterStatus, kvs: 
           // Two causes: etcd raised it, or the agent owns a set and keeps its lease (and TTL) until
           // it restarts; failure detection (and the fast fenced takeover) follows the granted TTL.
           status.problems.push(
-            `${n.name}'s lease was granted ${res.grantedTTL}s, not timing.leaseTtl ${leaseTtlMs / 1000}s: an agent that owns a set keeps its lease's TTL until it restarts, and etcd raises TTLs below 1.5 × its --election-timeout (install.md §4); failures of ${n.name} are detected on the ${res.grantedTTL}s TTL`,
+            `${n.name}'s lease was granted ${res.grantedTTL}s, not timing.leaseTtl ${leaseTtlMs / 1000}s: an owner moves its keys to a lease with the new TTL within moments, and etcd raises TTLs below 1.5 × its --election-timeout (install.md §4); failures of ${n.name} are detected on the ${res.grantedTTL}s TTL`,
           );
         }
       } catch {

@@ -50,6 +50,22 @@ export class ClusterStore {
   }
 
   /**
+   * Moves this node's owner keys and its node key from lease `from` to lease `to` in one
+   * transaction (a changed leaseTtl reaching an owner without a restart). Each owner key must still
+   * carry its fencing token and be bound to `from`; a put on an existing key keeps its create
+   * revision, so the tokens — and the node key's life — do not change.
+   */
+  async moveToLease(node: string, from: string, to: string, owned: { set: string; token: number }[], nodeRecord: Record<string, unknown>): Promise<TxnOutcome> {
+    const k = this.keys;
+    return this.commit(() => {
+      let txn = this.client.if(k.node(node), 'Lease', '==', from);
+      for (const o of owned) txn = txn.and(k.owner(o.set), 'Create', '==', o.token).and(k.owner(o.set), 'Lease', '==', from);
+      const ops = [this.client.put(k.node(node)).value(JSON.stringify(nodeRecord)).lease(to), ...owned.map((o) => this.client.put(k.owner(o.set)).value(JSON.stringify({ node })).lease(to))];
+      return txn.then(...ops).commit();
+    });
+  }
+
+  /**
    * Takes ownership of a set that has no owner. Compares: no owner key, and the holder record
    * unchanged since the decision was made (so a decision on a stale view is rejected). On commit,
    * the response revision is the owner key's create revision: the fencing token.

@@ -18,7 +18,7 @@ import {
 import { decideSet, highestActive } from '../core/decide.js';
 import { baseSetName, expandClones, INSTANCE_SEPARATOR } from '../core/clones.js';
 import { adoptOwnership, afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, describeOutcome } from '../core/results.js';
-import { emptyLocalSet, type ClusterView, type LocalSet, type OwnerRecord, type SetDecision } from '../core/types.js';
+import { emptyLocalSet, type ClusterView, type LeaseState, type LocalSet, type OwnerRecord, type SetDecision } from '../core/types.js';
 import { makeEtcdClient, type EtcdConnection } from '../etcd/client.js';
 import { Keys } from '../etcd/keys.js';
 import { LeaseKeeper } from '../etcd/lease-keeper.js';
@@ -102,6 +102,11 @@ export class HostAgent {
   private readonly deviceMonitor: DeviceMonitor;
   private watchdog: Watchdog | undefined;
   private keeper: LeaseKeeper | undefined;
+  /**
+   * A changed leaseTtl reaching an owner: the lease its keys move to, granted and renewed while the
+   * move is under way. Both leases are this host's meanwhile, and both must be sound.
+   */
+  private movingTo: LeaseKeeper | undefined;
   private view: ClusterView | undefined;
   private readonly sets = new Map<string, SetRuntime>();
   private kickPending = false;
@@ -249,7 +254,7 @@ export class HostAgent {
   }
 
   /**
-   * Gathers the host facts (in a worker thread, up to 10 s) and adds them to the node record, only
+   * Gathers the host facts (in a worker thread, up to 30 s) and adds them to the node record, only
    * while the record is still bound to the lease it was registered with: a re-registration on
    * another lease meanwhile carries the facts itself and is never undone.
    */
@@ -314,15 +319,7 @@ export class HostAgent {
         }
         await sleep(250);
       }
-      // The lease file only lets a restarted agent resume this lease: failing to write it (a full
-      // disk) must not stop the agent, which would leave its resources without one.
-      try {
-        await writeLeaseFile(this.leaseFile(), { leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec, node: this.node, registeredRevision: this.registeredRevision });
-        this.leaseFileProblem = undefined;
-      } catch (err) {
-        this.leaseFileProblem = String(err);
-        this.log.error({ file: this.leaseFile(), err: String(err) }, 'lease file not written; a restart will not resume this lease');
-      }
+      await this.persistLease(keeper);
       if (!resumed) void this.events.append({ what: 'node-online', reason: `${this.node} joined with lease ${keeper.leaseId}` });
     } finally {
       this.granting = false;
@@ -351,6 +348,47 @@ export class HostAgent {
         else if (check.status === 'unknown') this.log.warn({ endpoint, version, reason: check.reason }, 'etcd server version not understood');
       }),
     );
+  }
+
+  /**
+   * Keeps the lease id for a restarted agent to resume. Failing to write it (a full disk) must not
+   * stop the agent, which would leave its resources without one: the file only serves a restart.
+   */
+  private async persistLease(keeper: LeaseKeeper): Promise<void> {
+    try {
+      await writeLeaseFile(this.leaseFile(), { leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec, node: this.node, registeredRevision: this.registeredRevision });
+      this.leaseFileProblem = undefined;
+    } catch (err) {
+      this.leaseFileProblem = String(err);
+      this.log.error({ file: this.leaseFile(), err: String(err) }, 'lease file not written; a restart will not resume this lease');
+    }
+  }
+
+  /**
+   * This host's lease is sound `marginMs` ahead — both leases while its keys move to a new one
+   * (the one they are on may be either until the move is known).
+   */
+  private leaseValid(marginMs: number): boolean {
+    return this.keeper !== undefined && this.keeper.isValid(marginMs) && (this.movingTo === undefined || this.movingTo.isValid(marginMs));
+  }
+
+  /** True when `leaseId` is this host's: its lease, or the one its keys are moving to. */
+  private isMine(leaseId: string): boolean {
+    return leaseId === this.keeper?.leaseId || (this.movingTo !== undefined && leaseId === this.movingTo.leaseId);
+  }
+
+  /**
+   * The lease a decision about a set rests on: the one its owner key is bound to when that is this
+   * host's. While keys move to a new lease, both must be sound (the earlier expiry counts), and a
+   * set this host does not own gets none: nothing is acquired on a lease about to be revoked.
+   */
+  private leaseFor(ownerLeaseId: string | undefined): LeaseState | null {
+    const keeper = this.keeper;
+    if (!keeper || this.granting) return null;
+    const moving = this.movingTo;
+    if (!moving) return { leaseId: keeper.leaseId, validUntilMs: keeper.validUntilMs };
+    if (ownerLeaseId === undefined || !this.isMine(ownerLeaseId)) return null;
+    return { leaseId: ownerLeaseId, validUntilMs: Math.min(keeper.validUntilMs, moving.validUntilMs) };
   }
 
   /**
@@ -412,20 +450,21 @@ export class HostAgent {
   /**
    * A changed `timing.leaseTtl` takes effect at once on an agent that owns nothing: it grants a
    * lease with the new TTL, moves its node key to it and revokes the old one (while `granting`, the
-   * core sees no lease and acquires nothing). An owner keeps its lease — moving owner keys between
-   * leases would risk the fencing rules for no real gain — and applies the new TTL at its next restart.
+   * core sees no lease and acquires nothing). An owner moves its keys to a new lease
+   * (moveKeysToTtl): the tokens stay, nothing is stopped.
    */
   private followLeaseTtl(view: ClusterView): void {
     const wantSec = view.config ? Math.round(view.config.timing.leaseTtl / 1000) : null;
     const old = this.keeper;
     if (wantSec === null || !old || this.granting || this.stopping || wantSec === this.requestedTtlSec) return;
-    const ownsSomething = [...view.owners.values()].some((o) => o.leaseId === old.leaseId);
-    const anythingActive = [...this.sets.values()].some((rt) => highestActive(rt.local) >= 0 || rt.busy);
-    if (ownsSomething || anythingActive) {
-      if (!this.ttlWarned) this.log.warn({ leaseTtlSec: this.requestedTtlSec, configuredSec: wantSec }, 'leaseTtl changed; applies when this agent restarts');
-      this.ttlWarned = true;
+    if (this.movingTo) return;
+    const owned = [...view.owners.values()].filter((o) => o.node === this.node && o.leaseId === old.leaseId);
+    if (owned.length > 0) {
+      void this.moveKeysToTtl(wantSec);
       return;
     }
+    // Something runs without being owned (a stop in flight): the next view change tries again.
+    if ([...this.sets.values()].some((rt) => highestActive(rt.local) >= 0 || rt.busy)) return;
     this.log.info({ fromSec: this.requestedTtlSec, toSec: wantSec }, 'leaseTtl changed; granting a new lease');
     void this.establishLease(wantSec, false).then(async () => {
       try {
@@ -435,6 +474,58 @@ export class HostAgent {
       }
       this.kick();
     });
+  }
+
+  /**
+   * An owner follows a changed leaseTtl without a restart: it grants a lease with the new TTL, moves
+   * its owner keys and node key onto it in one transaction that compares each key's token and
+   * current lease (tokens unchanged: nothing is stopped or restarted), then revokes the old lease.
+   * Rejected (a key changed meanwhile) or failed, the new lease is given up and the next view
+   * change tries again. An unknown outcome is settled by reading where the node key went.
+   */
+  private async moveKeysToTtl(ttlSec: number): Promise<void> {
+    const from = this.keeper;
+    const view = this.view;
+    if (!from || !view || this.movingTo) return;
+    const askedSec = this.requestedTtlSec;
+    this.requestedTtlSec = ttlSec;
+    const to = new LeaseKeeper(this.memberClients, { ttlSec, callTimeoutMs: 2000 }, this.clock, {
+      renewed: () => this.onLeaseRenewed(),
+      late: (info) => this.log.warn({ waitedMs: Math.round(info.waitedMs), peer: info.peer }, 'lease keepalive late; moving to next etcd member'),
+      lost: (reason) => this.onLeaseLost(to, reason),
+    });
+    try {
+      await to.grant();
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'lease for the new leaseTtl not granted; trying again later');
+      this.requestedTtlSec = askedSec;
+      return;
+    }
+    this.movingTo = to;
+    const owned = [...view.owners.values()].filter((o) => o.node === this.node && o.leaseId === from.leaseId).map((o) => ({ set: o.set, token: o.token }));
+    let out = await this.store.moveToLease(this.node, from.leaseId, to.leaseId, owned, this.currentNodeRecord());
+    if (out.status === 'unknown') {
+      const nodeKv = await this.client.get(this.keys.node(this.node)).exec().then((r) => r.kvs[0], () => undefined);
+      if (nodeKv?.lease !== undefined && String(nodeKv.lease) === to.leaseId) out = { status: 'committed', revision: Number(nodeKv.mod_revision) };
+      else if (nodeKv?.lease !== undefined && String(nodeKv.lease) === from.leaseId) out = { status: 'rejected', revision: 0 };
+    }
+    if (out.status !== 'committed') {
+      // Still on the old lease (or unknown twice: the new lease then simply expires, and with it
+      // any key that did move — this host's sets then self-fence on it, the safe direction).
+      this.movingTo = undefined;
+      this.requestedTtlSec = askedSec;
+      this.log.warn({ outcome: out.status, toSec: ttlSec }, 'owner keys not moved to the new lease; trying again later');
+      await to.revoke().catch(() => to.release());
+      this.kick();
+      return;
+    }
+    this.keeper = to;
+    this.movingTo = undefined;
+    this.log.info({ fromSec: from.grantedTtlSec, toSec: to.grantedTtlSec, leaseId: to.leaseId, sets: owned.map((o) => o.set) }, 'leaseTtl changed; owner keys moved to a new lease');
+    void this.events.append({ what: 'lease-ttl-changed', reason: `${this.node} moved ${owned.length} owned set(s) to a ${to.grantedTtlSec}s lease (was ${from.grantedTtlSec}s); tokens unchanged` });
+    await this.persistLease(to);
+    await from.revoke().catch(() => from.release());
+    this.kick();
   }
 
   /**
@@ -484,11 +575,11 @@ export class HostAgent {
     const config = this.expandedConfig(view);
     if (config) this.syncSets(config);
     const marginMs = config?.timing.fenceMargin ?? 1000;
-    this.leaseOkAtLastDecision = !this.granting && this.keeper !== undefined && this.keeper.isValid(marginMs);
+    this.leaseOkAtLastDecision = !this.granting && this.leaseValid(marginMs);
     // Only a lease really in doubt (or lost) aborts; granting a new lease for a changed TTL while
     // the old one is sound does not (found by the compat test: probes were cut short).
-    if (!this.keeper || !this.keeper.isValid(marginMs)) this.abortStartsAndMonitors();
-    this.recordEtcdReachability(!this.keeper || !this.keeper.isValid(marginMs));
+    if (!this.leaseValid(marginMs)) this.abortStartsAndMonitors();
+    this.recordEtcdReachability(!this.leaseValid(marginMs));
     const leaseSound = this.leaseOkAtLastDecision;
     for (const [name, rt] of this.sets) {
       if (only && !only.has(name)) continue;
@@ -579,7 +670,7 @@ export class HostAgent {
     this.leaseObserver.follow(leasesToObserve(this.node, view, config).map((l) => l.leaseId));
     this.deviceMonitor.follow(devicesToMonitor(this.node, view, config), view.config ?? config);
     const keeper = this.keeper;
-    const lease = keeper && !this.granting ? { leaseId: keeper.leaseId, validUntilMs: keeper.validUntilMs } : null;
+    const lease = keeper ? this.leaseFor(keeper.leaseId) : null;
     const gates = new Map<string, string[]>();
     for (const [name, rt] of this.sets) if (rt.awaitsFence.length > 0) gates.set(name, rt.awaitsFence);
     const targets = fenceTargets({ me: this.node, nowMs: this.clock.monotonicMs(), lease, view, config, gates, observations: this.leaseObserver.observations() });
@@ -601,12 +692,11 @@ export class HostAgent {
   }
 
   private decide(name: string, rt: SetRuntime, view: ClusterView, config: ClusterConfig): SetDecision {
-    const keeper = this.keeper;
     return decideSet({
       me: this.node,
       nowMs: this.clock.monotonicMs(),
       wallMs: this.clock.wallMs(),
-      lease: keeper && !this.granting ? { leaseId: keeper.leaseId, validUntilMs: keeper.validUntilMs } : null,
+      lease: this.leaseFor(view.owners.get(name)?.leaseId),
       view,
       config,
       set: name,
@@ -678,7 +768,7 @@ export class HostAgent {
     // A failed stop blocks the set until cleanup: no stop again (that was a retry storm), no release.
     // Not while self-fencing: then, as in decideSet, the stops go on without a pause — the next
     // owner's takeover grace counts on them (a backoff there let a takeover overlap: simulator).
-    const leaseSound = !this.granting && this.keeper !== undefined && this.keeper.isValid(config?.timing.fenceMargin ?? 1000);
+    const leaseSound = !this.granting && this.leaseValid(config?.timing.fenceMargin ?? 1000);
     if (rt.local.stopFailure && leaseSound) {
       this.noteRetiring(name, rt, 'blocked', `stop failed on ${this.node}: ${rt.local.stopFailure}; ${changed}, applied after hactl cleanup ${baseSetName(name)}`);
       return;
@@ -693,7 +783,7 @@ export class HostAgent {
     }
     if (rt.local.stopFailure) return; // blocked: keep everything as it is until cleanup
     const owner = this.view?.owners.get(name);
-    if (owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId) {
+    if (owner && owner.node === this.node && this.isMine(owner.leaseId)) {
       void this.runExclusive(rt, async () => {
         // The hosts not yet settled go on record for the next owner (a release must never forget them).
         const out = await this.store.release(name, owner.token, { node: this.node, released: true, unsettled: rt.local.unsettled, reason: 'configuration changed', atWallMs: this.clock.wallMs() });
@@ -733,7 +823,7 @@ export class HostAgent {
     switch (action.kind) {
       case 'acquire': {
         const keeper = this.keeper;
-        if (!keeper || !keeper.isValid(config.timing.fenceMargin)) return;
+        if (!keeper || !this.leaseValid(config.timing.fenceMargin)) return;
         if (this.siblingActiveHere(name)) return; // another instance's resources (the same ones) are in use here
         agentMetrics.takeoverDecided(name, view, action, config.timing.leaseTtl);
         const out = await this.store.acquire(name, this.node, keeper.leaseId, action.holderRevision, {
@@ -886,7 +976,7 @@ export class HostAgent {
   private async runStart(name: string, rt: SetRuntime, index: number, token: number | null, config: ClusterConfig): Promise<void> {
     const resource = rt.spec.resources[index];
     // Irreversible step: re-check the lease right before it (SPEC §5.3).
-    if (!this.keeper || !this.keeper.isValid(config.timing.fenceMargin) || token === null) return;
+    if (!this.leaseValid(config.timing.fenceMargin) || token === null) return;
     agentMetrics.startBegins(name, index);
     const result = await this.act(name, rt, index, 'start', startTimeoutMs(resource), 0, token);
     rt.local = afterStart(rt.local, index, resource.id, result, token);
@@ -928,7 +1018,7 @@ export class HostAgent {
    */
   private async awaitFreshView(rt: SetRuntime): Promise<void> {
     const marginMs = this.view?.config?.timing.fenceMargin ?? 1000;
-    for (let attempt = 0; attempt < 10 && !this.stopping && this.keeper?.isValid(marginMs); attempt++) {
+    for (let attempt = 0; attempt < 10 && !this.stopping && this.leaseValid(marginMs); attempt++) {
       try {
         const res = await this.client.get(this.keys.config()).exec();
         rt.awaitRevision = Math.max(rt.awaitRevision, Number(res.header.revision));
@@ -942,7 +1032,7 @@ export class HostAgent {
   /** The owner record of `name` when this host holds it under its current lease. */
   private ownedByMe(name: string): OwnerRecord | undefined {
     const owner = this.view?.owners.get(name);
-    return owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId ? owner : undefined;
+    return owner && owner.node === this.node && this.isMine(owner.leaseId) ? owner : undefined;
   }
 
   /** True when the holder record says this host failed to stop `name`. */
@@ -1042,7 +1132,7 @@ export class HostAgent {
   private probeBelongsTo(name: string): boolean {
     if (!name.includes(INSTANCE_SEPARATOR)) return true;
     const base = baseSetName(name);
-    const mine = [...(this.view?.owners.values() ?? [])].find((o) => o.node === this.node && o.leaseId === this.keeper?.leaseId && baseSetName(o.set) === base);
+    const mine = [...(this.view?.owners.values() ?? [])].find((o) => o.node === this.node && this.isMine(o.leaseId) && baseSetName(o.set) === base);
     return mine ? mine.set === name : name.endsWith(`${INSTANCE_SEPARATOR}1`);
   }
 
@@ -1058,7 +1148,7 @@ export class HostAgent {
       local = afterProbe(local, i, result);
     }
     const owner = this.view?.owners.get(name);
-    const iOwn = owner !== undefined && owner.node === this.node && owner.leaseId === this.keeper?.leaseId;
+    const iOwn = owner !== undefined && owner.node === this.node && this.isMine(owner.leaseId);
     const now = this.clock.monotonicMs();
     rt.nextMonitorMs = rt.spec.resources.map((r) => now + monitorIntervalMs(r));
     // An owner that restarted takes the gate up again from the holder record (reconcile adopts the
@@ -1101,7 +1191,7 @@ export class HostAgent {
       rt.sinceWallMs = this.clock.wallMs();
     }
     const owner = view.owners.get(name);
-    if (!owner || owner.node !== this.node || owner.leaseId !== this.keeper?.leaseId) return;
+    if (!owner || owner.node !== this.node || !this.isMine(owner.leaseId)) return;
     const configProblem = this.configProblem?.reason;
     const changeKey = `${owner.token}|${decision.state}|${decision.reason}|${rt.local.resources.join(',')}|${rt.failCounts.join(',')}|${rt.sinceWallMs}|${configProblem}`;
     if (changeKey === rt.statusKey) return;
@@ -1139,7 +1229,7 @@ export class HostAgent {
     let at = now + IDLE_RECHECK_MS;
     const marginMs = this.view?.config?.timing.fenceMargin ?? 1000;
     if (this.keeper) {
-      const fenceAt = this.keeper.validUntilMs - marginMs;
+      const fenceAt = Math.min(this.keeper.validUntilMs, this.movingTo?.validUntilMs ?? Infinity) - marginMs;
       if (fenceAt > now) at = Math.min(at, fenceAt + 1);
     }
     for (const rt of this.sets.values()) {
@@ -1175,13 +1265,13 @@ export class HostAgent {
           continue;
         }
         const owner = this.view?.owners.get(name);
-        if (owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId && rt.local.stopFailure) {
+        if (owner && owner.node === this.node && this.isMine(owner.leaseId) && rt.local.stopFailure) {
           // Never released: the lease ends when this agent goes, and the record of the failed stop
           // is what keeps the next owner from starting before a fence (it must be in etcd first).
           if (!this.stopFailureOnRecord(name)) await this.markStopFailed(name, rt, owner.token);
           continue;
         }
-        if (owner && owner.node === this.node && owner.leaseId === this.keeper?.leaseId) {
+        if (owner && owner.node === this.node && this.isMine(owner.leaseId)) {
           pending = true;
           await this.store.release(name, owner.token, { node: this.node, released: true, unsettled: rt.local.unsettled, reason: `agent on ${this.node} shut down`, atWallMs: this.clock.wallMs() });
           rt.local = afterRelease(rt.local);
@@ -1196,7 +1286,7 @@ export class HostAgent {
   /** The watchdog is fed while the lease is sound, or while nothing here could need stopping. */
   private mayFeedWatchdog(): { ok: boolean; why: string } {
     const marginMs = this.view?.config?.timing.fenceMargin ?? 1000;
-    if (!this.granting && this.keeper?.isValid(marginMs)) return { ok: true, why: 'lease sound' };
+    if (!this.granting && this.leaseValid(marginMs)) return { ok: true, why: 'lease sound' };
     const holding = [...this.sets.values()].filter((rt) => rt.busy || highestActive(rt.local) >= 0 || rt.local.stopFailure !== null).map((rt) => rt.name);
     if (holding.length === 0) return { ok: true, why: 'no lease, but nothing runs here' };
     return { ok: false, why: `no sound lease while ${holding.join(', ')} may still run here` };
@@ -1215,7 +1305,7 @@ export class HostAgent {
     const lease = keeper && !this.granting ? { grantedTtlSec: keeper.grantedTtlSec, validForMs: keeper.validUntilMs - now, sinceRenewalMs: now - (keeper.validUntilMs - keeper.grantedTtlSec * 1000) } : null;
     const sets = [...this.sets].map(([set, rt]) => {
       const owner = this.view?.owners.get(set);
-      const ownedHere = owner !== undefined && owner.node === this.node && owner.leaseId === keeper?.leaseId;
+      const ownedHere = owner !== undefined && owner.node === this.node && this.isMine(owner.leaseId);
       const bans = [...(this.view?.bans.get(baseSetName(set))?.values() ?? [])].filter((b) => b.untilWallMs > wallMs).length;
       return { set, owner: owner?.node ?? null, ownedHere, activeHere: highestActive(rt.local) >= 0, state: rt.lastState, token: ownedHere ? owner.token : null, resources: rt.spec.resources.map((r, i) => ({ id: r.id, failCount: rt.failCounts[i] })), bans };
     });

@@ -18,7 +18,7 @@ export interface HostFacts {
 }
 
 /** The facts; only hostname and Node version when the worker fails or takes longer than `timeoutMs`. */
-export async function gatherHostFacts(timeoutMs = 10_000): Promise<HostFacts> {
+export async function gatherHostFacts(timeoutMs = 30_000): Promise<HostFacts> {
   const base: HostFacts = { hostname: hostname(), nodeVersion: process.version };
   let worker: Worker;
   try {

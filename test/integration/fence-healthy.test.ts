@@ -44,10 +44,8 @@ test('lowering leaseTtl from 5s to 2s fences no healthy owner: the set stays whe
     assert.equal(after?.node, 'n1');
     assert.equal(after?.state, 'running');
     assert.equal(after?.fencingToken, before.fencingToken, 'same ownership, same token');
-    // The owner says it keeps its TTL (status and its log), the others moved to 2 s.
-    const st = await tc.hactl(['status']);
-    assert.match(st.stdout, /n1's lease was granted 5s, not timing\.leaseTtl 2s/);
-    assert.ok((await tc.logLines('n1')).some((l) => l.msg === 'leaseTtl changed; applies when this agent restarts'));
+    // The owner moved its keys to a 2 s lease without a restart (test/integration/ttl-move.test.ts).
+    assert.ok((await tc.logLines('n1')).some((l) => l.msg === 'leaseTtl changed; owner keys moved to a new lease'));
   }));
 
 test('an agent killed and restarted while its host facts are slow resumes its lease before it is suspected: no fence, no restart', () =>
@@ -98,7 +96,7 @@ test('an agent killed and restarted while its host facts are slow resumes its le
     assert.deepEqual(restarted, [], 'nothing was stopped or started again');
     assert.equal((await tc.actions('n2')).filter((a) => a.action === 'start').length, 0);
     // The facts still reach the node record, once gathered (after the lease).
-    await tc.waitFor('n1 facts in its node record', 20_000, async () => {
+    await tc.waitFor('n1 facts in its node record', 45_000, async () => {
       const node = JSON.parse((await tc.client.get(tc.keys.node('n1')).string()) ?? '{}') as { facts?: { os?: string } };
       return node.facts?.os !== undefined;
     });
