@@ -90,6 +90,7 @@ export async function configApplyCommand(file: string, opts: GlobalOptions & { f
   const session = await connect(opts);
   try {
     const current = await readStored(session);
+    warnings.push(...(await unknownNodeWarnings(session, config)));
     const diff = diffConfigs(current.config, config);
     if (diff.needsForce.length > 0 && opts.force !== true) {
       throw refused(`${file}: would ${diff.needsForce.join(' and ')}; see hactl config diff ${file}, then apply with --force`);
@@ -115,6 +116,25 @@ export async function configApplyCommand(file: string, opts: GlobalOptions & { f
   } finally {
     session.close();
   }
+}
+
+/**
+ * Without a `nodes:` list the file cannot say which hosts exist, but the cluster can: a `prefer`
+ * entry naming a host that never joined is most likely a typo (the set would never run there).
+ * A warning, not a refusal: a configuration may be applied before a new host's first start.
+ */
+async function unknownNodeWarnings(session: Session, config: ClusterConfig): Promise<string[]> {
+  if (config.nodes !== undefined) return []; // validation already refuses names not in nodes:
+  const prefix = session.keys.member('');
+  const joined = new Set((await session.client.getAll().prefix(prefix).keys().catch(() => [] as string[])).map((k) => k.slice(prefix.length)));
+  if (joined.size === 0) return [];
+  const out: string[] = [];
+  for (const [name, set] of Object.entries(config.serviceSets)) {
+    (set.prefer ?? []).forEach((node, i) => {
+      if (!joined.has(node)) out.push(`serviceSets.${name}.prefer[${i}]: ${node} has never joined cluster ${session.config.cluster} (known: ${[...joined].sort().join(', ')})`);
+    });
+  }
+  return out;
 }
 
 export async function configShowCommand(opts: GlobalOptions): Promise<void> {

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { startTestEtcd } from '../lib/etcd.js';
 import { runHactl, dummySetYaml } from '../lib/cluster.js';
 import { HACTL_JS } from '../../cli/dev/local-cluster.js';
+import { Etcd3 } from 'etcd3';
+import { Keys } from '../../agent/etcd/keys.js';
 
 test('config apply: invalid files are refused with the path and change nothing; valid ones are stored', async () => {
   const etcd = await startTestEtcd(1);
@@ -222,6 +224,29 @@ test('config validate: YAML errors as FILE:line:col with the duplicate key named
     const field = await runHactl(['config', 'validate', f], {});
     assert.equal(field.stderr, `hactl: ${f}: serviceSets.QM1.resources[0].type: required\n`);
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('config apply warns about a prefer entry naming a host that never joined the cluster (no nodes: list)', async () => {
+  const etcd = await startTestEtcd(1);
+  const dir = await mkdtemp(join(tmpdir(), 'hactl-test-config-'));
+  const env = { HACTL_ENDPOINTS: etcd.endpoints.join(','), HACTL_CLUSTER: 'joined' };
+  const client = new Etcd3({ hosts: etcd.endpoints });
+  try {
+    const keys = Keys.forCluster('joined');
+    for (const n of ['n1', 'n2']) await client.put(keys.member(n)).value('{}').exec();
+    const f = join(dir, 'c.yaml');
+    await writeFile(f, dummySetYaml({ prefer: ['n1', 'nn2'] }));
+    const r = await runHactl(['config', 'apply', f], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /warning: serviceSets\.S1\.prefer\[1\]: nn2 has never joined cluster joined \(known: n1, n2\)/);
+    await writeFile(f, dummySetYaml({ prefer: ['n1', 'n2'] }));
+    const ok = await runHactl(['config', 'apply', f], env);
+    assert.doesNotMatch(ok.stdout, /never joined/);
+  } finally {
+    client.close();
+    await etcd.dispose();
     await rm(dir, { recursive: true, force: true });
   }
 });
