@@ -125,7 +125,8 @@ export async function deploy(o: DeploymentOptions): Promise<Deployment> {
     };
     await applyConfig({});
     const setStatus = async (): Promise<SetStatus | undefined> => {
-      const r = await hactl(['--json', 'status'], 5000);
+      // a loaded 2-core machine (other work beside the chaos run) can take several seconds for one status
+      const r = await hactl(['--json', 'status'], 15_000);
       if (r.code !== 0) return undefined;
       try {
         return (JSON.parse(r.stdout) as { sets?: SetStatus[] }).sets?.find((x) => x.name === SET);

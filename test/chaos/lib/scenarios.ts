@@ -172,7 +172,8 @@ function configApplyDuringBlockedTakeover(name: string, change: Partial<SeedOpti
     name,
     expect: 'move',
     holdMs: 15_000,
-    boundMs: 60_000,
+    // without the fence: the 30 s grace after the change, then the broker's start
+    boundMs: 90_000,
     async inject(c, owner) {
       const power = c.power;
       if (!power) throw new Error('needs the fence device (run with fencing)');
@@ -508,16 +509,17 @@ export const FAULTS: Fault[] = [
   configApplyDuringBlockedTakeover('config-apply-during-blocked-takeover', { gate: true }, true),
   configApplyDuringBlockedTakeover('config-apply-no-fencing-during-blocked-takeover', { requireFencing: false }, false),
   {
-    // leaseTtl lowered 3 s -> 2 s and raised back, with fence devices: owners keep the TTL they were
+    // leaseTtl lowered 3 s -> 2 s (fenceMargin 1 s -> 500 ms) and raised back, with fence devices: owners keep the TTL they were
     // granted, so no healthy host is suspected and fenced, and nothing moves (issue 14 item 7)
     name: 'lease-ttl-lowered-with-fencing',
     expect: 'stay',
     holdMs: 12_000,
     async inject(c) {
       const t = Date.now();
-      await c.applyConfig({ leaseTtl: '2s' });
+      // (fenceMargin must stay below leaseTtl / 2: an operator lowers both)
+      await c.applyConfig({ leaseTtl: '2s', fenceMargin: '500ms' });
       await sleep(10_000);
-      await c.applyConfig({ leaseTtl: '3s' });
+      await c.applyConfig({});
       c.notes.ttl = { t };
       return async () => sleep(5000);
     },
