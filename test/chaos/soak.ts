@@ -184,6 +184,14 @@ async function main(): Promise<void> {
     let round = 0;
     while (Date.now() < tEnd) {
       round++;
+      // a fence that came after the last round's restore may have powered a host off: every round
+      // starts with all agent hosts up (or a round could take out the last one)
+      for (const h of d.agents) {
+        if (!(await h.running())) {
+          await h.restart().catch((e: Error) => problems.push(`round ${round}: boot ${h.name}: ${e.message.slice(0, 160)}`));
+          await sleep(5000);
+        }
+      }
       const owner = await waitFor('set running before a round', d.owner, 60_000, 500).catch(() => undefined);
       if (!owner) {
         problems.push(`round ${round}: set not running before the round`);
@@ -215,15 +223,24 @@ async function main(): Promise<void> {
           }
         }),
       );
+      const injected = heals.map((h) => h !== undefined);
+      // a fault the set cannot recover from while it holds (etcd without quorum) heals at its holdMs
+      const early = chosen.map((f, i) => (f.recoversAfterHeal && heals[i] ? sleep(Math.max(0, tRound + f.holdMs - Date.now())).then(heals[i]).catch((err: Error) => {
+        problems.push(`round ${round}: heal: ${err.message.slice(0, 160)}`);
+      }) : undefined));
+      early.forEach((e, i) => {
+        if (e) heals[i] = undefined;
+      });
       // hold: until the set runs and acks flow again, at least the longest hold, bounded
       const holdMs = Math.max(...chosen.map((f) => f.holdMs));
       await waitFor('recovered', async () => {
         if (Date.now() - tRound < holdMs) return undefined;
         return (await d!.owner().catch(() => undefined)) !== undefined && workload!.ackedAgainAfter(tRound) !== undefined ? true : undefined;
       }, ROUND_RECOVERY_MS, 500).catch(() => problems.push(`round ${round}: not recovered within ${ROUND_RECOVERY_MS / 1000} s (${chosen.map((f) => f.name).join(' + ')})`));
+      for (const e of early) await e;
       for (const h of heals) await h?.().catch((e: Error) => problems.push(`round ${round}: heal: ${e.message.slice(0, 160)}`));
       for (const [i, f] of chosen.entries()) {
-        if (!f.verify || !heals[i]) continue;
+        if (!f.verify || !injected[i]) continue;
         const r = await f.verify(ctx, { first: owner, recovered: await d.owner().catch(() => undefined) }).catch((e: Error) => [e.message]);
         for (const x of r) problems.push(`round ${round}: ${f.name}: ${x}`);
       }
