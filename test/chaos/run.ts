@@ -18,7 +18,7 @@ import { hactlJs } from './lib/deployment.js';
 import { FAULTS, runScenario, isSuccess, type RunOpts } from './lib/scenarios.js';
 
 const repo = new URL('../../../', import.meta.url).pathname;
-const TESTBEDS = {
+export const TESTBEDS = {
   cr: { testbed: { prefix: 'hactl-cr', bridge: 'hactlcrbr0', subnet: '10.235.0.0/24' }, powerPort: 17953 },
   cn: { testbed: { prefix: 'hactl-cn', bridge: 'hactlcnbr0', subnet: '10.237.0.0/24' }, powerPort: 17954 },
 };

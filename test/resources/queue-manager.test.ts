@@ -349,6 +349,9 @@ void describe('queue-manager flavor activemq: persistent messages survive a move
     process.stdout.write(`# activemq: set started on A in ${(performance.now() - tA).toFixed(0)} ms\n`);
     assert.equal((await runAgent('queue-manager', 'monitor', amqA.call)).rc, 0);
     const brokerPid = Number((await readFile(join(dir, 'qa-run', 'amq.pid'), 'utf8')).split(' ')[0]);
+    // the broker's data records the fencing token it started under (read by the chaos checker)
+    const tokenFile = join(mnt, 'activemq', '.hactl-broker-token');
+    assert.equal((await hostA.sh(['cat', tokenFile])).trim(), `100 ${hostA.name}`);
 
     const receipted = await sendPersistent(N);
     assert.equal(receipted.length, N, `all ${N} persistent messages receipted`);
@@ -360,6 +363,7 @@ void describe('queue-manager flavor activemq: persistent messages survive a move
     const tB = performance.now();
     await startSet(setB);
     process.stdout.write(`# activemq: set started on B in ${(performance.now() - tB).toFixed(0)} ms\n`);
+    assert.equal((await hostB.sh(['cat', tokenFile])).trim(), `101 ${hostB.name}`);
     const got = await consume(receipted, 15_000);
     const lost = receipted.filter((m) => !got.has(m));
     assert.deepEqual(lost, [], 'every receipted persistent message is delivered on B');

@@ -4,12 +4,18 @@
 //   floating IP, data plane:    `arping` from the root netns on the bridge, distinct MACs that answer
 //   shared disk, per host:      /proc/<init>/mountinfo matched on maj:min of loop devices backed by the image
 //   shared disk, kernel-wide:   /proc/fs/ext4/<loopN> (one directory per live ext4 superblock)
+//   fencing token, storage:     the token the newest broker started under, from the file the
+//                               queue-manager agent writes next to its data on the shared disk (read
+//                               through /proc/<init>/root of a host that mounts it), against every
+//                               live broker's own HA_FENCING_TOKEN (/proc/<pid>/environ) and its
+//                               write count (/proc/<pid>/io wchar): a broker with an older token
+//                               that writes after a newer one started is a violation
 // Every violation is recorded with its time. Holder changes are recorded too (for recovery times).
 import { readFile, access } from 'node:fs/promises';
 import type { Testbed } from './testbed.js';
 import { run, sleep } from './exec.js';
 
-export type ViolationKind = 'vip-holders' | 'vip-arp' | 'disk-mounts' | 'disk-superblocks';
+export type ViolationKind = 'vip-holders' | 'vip-arp' | 'disk-mounts' | 'disk-superblocks' | 'stale-token-write';
 
 export interface Violation {
   /** Wall-clock time (ms since epoch) and ISO string. */
@@ -25,6 +31,10 @@ export interface Observation {
   vipHolders?: string[];
   diskHolders?: string[];
   arpMacs?: string[];
+  /** The newest token a broker started under (the token file on the shared disk). */
+  brokerToken?: string;
+  /** Live brokers with an older token than that one: host:pid:token. */
+  staleBrokers?: string[];
 }
 
 export interface CheckerOptions {
@@ -38,7 +48,12 @@ export interface CheckerOptions {
   arpPauseMs?: number;
   /** arping round deadline in seconds. */
   arpWaitS?: number;
+  /** The broker's data directory as the hosts see it: watch the fencing token there. */
+  brokerDataDir?: string;
 }
+
+/** The token file the queue-manager agent writes in its data directory ("TOKEN NODE"). */
+export const BROKER_TOKEN_FILE = '.hactl-broker-token';
 
 export class Checker {
   readonly violations: Violation[] = [];
@@ -51,6 +66,11 @@ export class Checker {
   private lastVip = new Map<string, string>();
   private lastDisk = '';
   private lastArp = new Map<string, string>();
+  /** The newest broker token seen (tokens only grow: a file showing a smaller one is a stale start). */
+  private newestToken: bigint | undefined;
+  /** A stale broker's write count when it was first seen stale (pid -> wchar). */
+  private staleWchar = new Map<number, bigint>();
+  private lastStale = '';
   private readonly vips: string[];
   private readonly intervalMs: number;
 
@@ -67,6 +87,7 @@ export class Checker {
     this.running = true;
     this.loops.push(this.pollLoop());
     for (const vip of this.vips) this.loops.push(this.arpLoop(vip));
+    if (this.opts.brokerDataDir) this.loops.push(this.tokenLoop(this.opts.brokerDataDir));
   }
 
   async stop(): Promise<void> {
@@ -81,7 +102,7 @@ export class Checker {
   }
 
   summary(): Record<ViolationKind, number> {
-    const s: Record<ViolationKind, number> = { 'vip-holders': 0, 'vip-arp': 0, 'disk-mounts': 0, 'disk-superblocks': 0 };
+    const s: Record<ViolationKind, number> = { 'vip-holders': 0, 'vip-arp': 0, 'disk-mounts': 0, 'disk-superblocks': 0, 'stale-token-write': 0 };
     for (const v of this.violations) s[v.kind]++;
     return s;
   }
@@ -205,6 +226,55 @@ export class Checker {
         this.tb.log(`checker arp: ${(err as Error).message}`);
       }
       await sleep(this.opts.arpPauseMs ?? 50);
+    }
+  }
+
+  private async tokenLoop(dataDir: string): Promise<void> {
+    while (this.running) {
+      try {
+        await this.checkTokens(dataDir);
+      } catch (err) {
+        this.errors++;
+        this.tb.log(`checker token: ${(err as Error).message}`);
+      }
+      await sleep(250);
+    }
+  }
+
+  /** One round of the storage-layer fencing-token check. */
+  async checkTokens(dataDir: string): Promise<void> {
+    const hosts = [...this.tb.hosts.values()].filter((h) => h.initPid > 0);
+    for (const h of hosts) {
+      const txt = await readFile(`/proc/${h.initPid}/root${dataDir}/${BROKER_TOKEN_FILE}`, 'utf8').catch(() => '');
+      const m = /^(\d{1,20}) /.exec(txt);
+      if (m && (this.newestToken === undefined || BigInt(m[1]!) > this.newestToken)) this.newestToken = BigInt(m[1]!);
+    }
+    if (this.newestToken === undefined) return;
+    const stale: string[] = [];
+    const seen = new Set<number>();
+    for (const h of hosts) {
+      for (const pid of await h.pidsOf((_cmd, comm) => comm === 'java')) {
+        const env = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+        const tok = /(?:^|\0)HA_FENCING_TOKEN=(\d{1,20})(?:\0|$)/.exec(env)?.[1];
+        if (tok === undefined || BigInt(tok) >= this.newestToken) continue;
+        const io = await readFile(`/proc/${pid}/io`, 'utf8').catch(() => '');
+        const wchar = /^wchar: (\d+)$/m.exec(io)?.[1];
+        if (wchar === undefined) continue; // gone meanwhile
+        seen.add(pid);
+        stale.push(`${h.name}:${pid}:${tok}`);
+        const before = this.staleWchar.get(pid);
+        if (before === undefined) this.staleWchar.set(pid, BigInt(wchar));
+        else if (BigInt(wchar) > before) {
+          this.record('stale-token-write', [`${h.name}`, `broker pid ${pid} token ${tok} wrote ${BigInt(wchar) - before} bytes after token ${this.newestToken} started`]);
+          this.staleWchar.set(pid, BigInt(wchar));
+        }
+      }
+    }
+    for (const pid of this.staleWchar.keys()) if (!seen.has(pid)) this.staleWchar.delete(pid);
+    const key = `${this.newestToken}|${stale.join(',')}`;
+    if (key !== this.lastStale) {
+      this.lastStale = key;
+      this.observations.push({ at: Date.now(), brokerToken: String(this.newestToken), staleBrokers: stale });
     }
   }
 

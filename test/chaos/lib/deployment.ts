@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Testbed, type Host, type TestbedOptions } from './testbed.js';
 import { EtcdCluster } from './etcd.js';
 import { PowerSwitch } from './fence.js';
-import { clusterConfigYaml, hostConfigYaml, cliConfigYaml } from './seed.js';
+import { clusterConfigYaml, hostConfigYaml, cliConfigYaml, type SeedOptions } from './seed.js';
 import { run, waitFor } from './exec.js';
 
 const repo = new URL('../../../../', import.meta.url).pathname;
@@ -36,6 +36,8 @@ export interface DeploymentOptions {
   fenceSecret?: string;
   /** How long to wait for the set's first start. */
   firstStartMs?: number;
+  /** The failure-injectable `dummy` resource last in the set (SeedOptions.gate). */
+  gate?: boolean;
 }
 
 export interface SetStatus {
@@ -55,6 +57,10 @@ export interface Deployment {
   /** The first owner (the set was running there when `deploy` returned). */
   firstOwner: string;
   hactl(args: string[], timeoutMs?: number): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** `hactl config apply` of the seed configuration changed by `change` (an operator's edit); throws if refused. */
+  applyConfig(change: Partial<SeedOptions>): Promise<void>;
+  /** Where a host's agent keeps its resource agents' HA_RSCTMP (failure-injection files go there). */
+  runDir(node: string): string;
   /** The set as `hactl status --json` shows it, or undefined while status cannot be read. */
   setStatus(): Promise<SetStatus | undefined>;
   /** The node the set is running on, if it is running. */
@@ -107,17 +113,20 @@ export async function deploy(o: DeploymentOptions): Promise<Deployment> {
     const agents = await Promise.all(NODES.map((n, i) => tb.addHost(n, { ip: 21 + i, disk: true, boot: agentBoot(join(tb.root, 'hosts', n), tb) })));
     const client = await tb.addHost('client', { ip: 50 });
     const cfgFile = join(tb.root, 'cluster.yaml');
-    await writeFile(
-      cfgFile,
-      clusterConfigYaml({
-        cluster, etcdEndpoints: etcd.endpoints(), nodes: [...NODES], vip, diskDevice: HOST_DISK, mountDir: tb.mountDir,
-        adapterJs, nodeBin: process.execPath, fenceAgent, fenceUrl: power?.url, fencePasswordFile, brokerless: o.brokerless, leaseTtl: o.leaseTtl, fenceMargin: o.fenceMargin, suspectAfter: o.suspectAfter,
-      }),
-    );
-    const applied = await hactl(['--endpoints', etcd.endpoints().join(','), 'config', 'apply', cfgFile], 15_000);
-    if (applied.code !== 0) throw new Error(`hactl config apply: ${(applied.stderr || applied.stdout).trim().slice(0, 300)}`);
+    const seed: SeedOptions = {
+      cluster, etcdEndpoints: etcd.endpoints(), nodes: [...NODES], vip, diskDevice: HOST_DISK, mountDir: tb.mountDir,
+      adapterJs, nodeBin: process.execPath, fenceAgent, fenceUrl: power?.url, fencePasswordFile, brokerless: o.brokerless, leaseTtl: o.leaseTtl, fenceMargin: o.fenceMargin, suspectAfter: o.suspectAfter,
+      gate: o.gate,
+    };
+    const applyConfig = async (change: Partial<SeedOptions>) => {
+      await writeFile(cfgFile, clusterConfigYaml({ ...seed, ...change }));
+      const applied = await hactl(['--endpoints', etcd.endpoints().join(','), 'config', 'apply', cfgFile], 15_000);
+      if (applied.code !== 0) throw new Error(`hactl config apply: ${(applied.stderr || applied.stdout).trim().slice(0, 300)}`);
+    };
+    await applyConfig({});
     const setStatus = async (): Promise<SetStatus | undefined> => {
-      const r = await hactl(['--json', 'status'], 5000);
+      // a loaded 2-core machine (other work beside the chaos run) can take several seconds for one status
+      const r = await hactl(['--json', 'status'], 15_000);
       if (r.code !== 0) return undefined;
       try {
         return (JSON.parse(r.stdout) as { sets?: SetStatus[] }).sets?.find((x) => x.name === SET);
@@ -130,7 +139,8 @@ export async function deploy(o: DeploymentOptions): Promise<Deployment> {
       return set?.state === 'running' ? set.node : undefined;
     };
     const firstOwner = await waitFor(`${SET} running`, owner, o.firstStartMs ?? 90_000, 500);
-    return { tb, etcd, agents, client, vip, power, firstOwner, hactl, setStatus, owner, down };
+    const runDir = (node: string) => join(tb.root, 'hosts', node, 'data', 'run');
+    return { tb, etcd, agents, client, vip, power, firstOwner, hactl, applyConfig, runDir, setStatus, owner, down };
   } catch (err) {
     await down().catch((e: Error) => process.stderr.write(`teardown: ${e.message}\n`));
     throw err;

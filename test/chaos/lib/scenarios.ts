@@ -4,7 +4,7 @@
 // 3s, failback false), the outside checker and the STOMP workload throughout, one fault, its heal.
 //
 // Each fault is one small object: inject (returns its heal), and what the set should do.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Host, TestbedOptions } from './testbed.js';
 import { Checker } from './checker.js';
@@ -13,6 +13,7 @@ import type { ScenarioRow } from './report.js';
 import { copyHostLogs, deploy, SET, type Deployment } from './deployment.js';
 import { sleep, waitFor } from './exec.js';
 import { Keys } from '../../../agent/etcd/keys.js';
+import type { SeedOptions } from './seed.js';
 
 export const RECOVERY_BOUND_MS = 30_000;
 /** How long a fault that needs fencing is held at most when run without it (waiting for violations). */
@@ -48,6 +49,8 @@ export interface Fault {
   recoversAfterHeal?: boolean;
   /** Only safe with a fence device (a frozen owner keeps disk and IP): run without, violations are expected. */
   needsFencing?: boolean;
+  /** Deploy with the failure-injectable `qm1-gate` resource (SeedOptions.gate). */
+  gate?: boolean;
   inject(ctx: Ctx, owner: Host): Promise<Heal>;
   /** Checks after the heal; returns failure reasons. */
   verify?(ctx: Ctx, s: { first: string; recovered: string | undefined }): Promise<string[]>;
@@ -94,6 +97,109 @@ function etcdMemberFault(how: 'kill' | 'isolate', which: 'leader' | 'follower', 
         else await c.etcd.healMember(m);
         await c.etcd.waitHealthy(20_000);
       };
+    },
+  };
+}
+
+/** When the checker first saw the shared disk mounted on a host other than `victim` after `since`. */
+function heldElsewhereAt(c: Ctx, victim: string, since: number): number | undefined {
+  return c.checker.observations.find((o) => o.at >= since && o.diskHolders?.some((h) => !h.startsWith(`${victim}:`)))?.at;
+}
+
+/** When the power switch first powered `victim` off after `since`. */
+function fencedAt(c: Ctx, victim: string, since: number): number | undefined {
+  return c.power?.events.find((e) => e.ok && e.action === 'off' && e.plug === victim && e.at >= since)?.at;
+}
+
+/** The takeover gate: the set must not be seen on another host before `victim` was fenced. */
+function startedOnlyAfterFence(c: Ctx, victim: string, since: number): string[] {
+  const started = heldElsewhereAt(c, victim, since);
+  const fenced = fencedAt(c, victim, since);
+  if (started === undefined) return [];
+  return fenced !== undefined && fenced <= started ? [] : [`set started off ${victim} ${fenced === undefined ? 'without a fence' : `${fenced - started} ms before the fence`}`];
+}
+
+/** What a fault that tests the takeover gate noted: whose fence must come first, since when. */
+interface GateNote {
+  victim: string;
+  t: number;
+}
+
+async function verifyGate(c: Ctx): Promise<string[]> {
+  const g = c.notes.gate as GateNote | undefined;
+  return g ? startedOnlyAfterFence(c, g.victim, g.t) : ['the fault noted no victim'];
+}
+
+/** The host's agent asked to stop as systemd would (SIGTERM); its supervisor loop starts it again. */
+async function sigtermAgent(h: Host): Promise<void> {
+  for (const pid of await agentPids(h)) await h.killPid(pid, 'SIGTERM', 40_000).catch(() => undefined);
+}
+
+/** A fence claim on `victim` that has failed at least `failures` times (the takeover is blocked). */
+async function blockedClaim(c: Ctx, victim: string, failures: number, timeoutMs = 30_000): Promise<{ by: string; failures?: number }> {
+  const key = Keys.forCluster(c.tb.prefix).fenceClaim(victim);
+  return waitFor(`a fence claim on ${victim} with ${failures} failures`, async () => {
+    const r = await c.etcd.ctl(['get', key, '--print-value-only']);
+    const v = r.code === 0 && r.stdout.trim() ? (JSON.parse(r.stdout.trim()) as { by: string; failures?: number }) : undefined;
+    return v && (v.failures ?? 0) >= failures ? v : undefined;
+  }, timeoutMs, 100);
+}
+
+/** `hactl move` to the first other agent host that accepts it (one may be banned after a failed start). */
+async function switchover(c: Ctx, owner: Host): Promise<Host> {
+  const refused: string[] = [];
+  for (const h of c.agents.filter((x) => x !== owner)) {
+    const r = await c.hactl(['move', SET, h.name], 20_000);
+    if (r.code === 0) return h;
+    refused.push((r.stderr || r.stdout).trim().slice(0, 200));
+  }
+  throw new Error(`no switchover target: ${refused.join('; ')}`);
+}
+
+async function mustHactl(c: Ctx, args: string[]): Promise<void> {
+  const r = await c.hactl(args, 20_000);
+  if (r.code !== 0) throw new Error(`hactl ${args.join(' ')}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
+}
+
+/**
+ * The owner dies while the fence device fails, so the next owner's takeover is blocked on the fence;
+ * then an operator applies a config change (the set changed, or requireFencing: false "to unblock
+ * it"). A change must not erase the gate (issue 14 item 2): without a fence, the set may start only
+ * after the takeover grace the old owner's configuration needs (stop timeouts: 30 s here).
+ */
+function configApplyDuringBlockedTakeover(name: string, change: Partial<SeedOptions>, fenceComesBack: boolean): Fault {
+  return {
+    name,
+    expect: 'move',
+    holdMs: 15_000,
+    // without the fence: the 30 s grace after the change, then the broker's start
+    boundMs: 90_000,
+    async inject(c, owner) {
+      const power = c.power;
+      if (!power) throw new Error('needs the fence device (run with fencing)');
+      power.failing = 'switch unreachable (chaos)';
+      const tKill = Date.now();
+      await owner.kill();
+      await blockedClaim(c, owner.name, 1);
+      await c.applyConfig(change);
+      c.notes.blocked = { victim: owner.name, tKill };
+      // hold the device broken a while: a gate erased by the change shows as a start now
+      await sleep(8000);
+      if (fenceComesBack) power.failing = undefined;
+      return async () => {
+        power.failing = undefined;
+        await revive(owner)();
+      };
+    },
+    async verify(c) {
+      const b = c.notes.blocked as { victim: string; tKill: number } | undefined;
+      if (!b) return ['no blocked takeover'];
+      if (fenceComesBack) return startedOnlyAfterFence(c, b.victim, b.tKill);
+      const started = heldElsewhereAt(c, b.victim, b.tKill);
+      const fenced = fencedAt(c, b.victim, b.tKill);
+      if (started === undefined || (fenced !== undefined && fenced <= started)) return [];
+      // grace: sum of the stop timeouts (30 s) minus the margins; a lost gate starts within seconds
+      return started - b.tKill >= 20_000 ? [] : [`set started off ${b.victim} ${started - b.tKill} ms after it died, unfenced (grace lost)`];
     },
   };
 }
@@ -336,6 +442,149 @@ export const FAULTS: Fault[] = [
       return gap >= 0.75 * 1000 * 2 ** g.failures ? [] : [`the next claimer retried ${gap} ms after its first failure (claim had ${g.failures} failures): backoff lost`];
     },
   },
+  {
+    // the owner's stop fails during a switchover (disk, IP and broker stay up there) while the fence
+    // device fails too, then the operator stops its agent (SIGTERM): a set that could not be
+    // stopped is never released, so no host may start it before the owner is fenced, however long
+    // the device stays broken (longer than the 30 s grace here) (issue 14 item 3)
+    name: 'sigterm-owner-after-failed-stop',
+    expect: 'move',
+    holdMs: 10_000,
+    boundMs: 90_000,
+    gate: true,
+    async inject(c, owner) {
+      const power = c.power;
+      if (!power) throw new Error('needs the fence device (run with fencing)');
+      const fail = join(c.runDir(owner.name), 'qm1-gate.fail-stop');
+      await writeFile(fail, '1\nstop refused (chaos)\n');
+      power.failing = 'switch unreachable (chaos)';
+      const t = Date.now();
+      await switchover(c, owner);
+      await waitFor('the gate stop failed', async () => {
+        const r = await c.hactl(['--json', 'status'], 5000);
+        return r.stdout.includes('stop refused (chaos)') || undefined;
+      }, 20_000, 250).catch(() => undefined);
+      await sigtermAgent(owner);
+      c.notes.gate = { victim: owner.name, t } satisfies GateNote;
+      await sleep(40_000);
+      power.failing = undefined;
+      return async () => {
+        power.failing = undefined;
+        await rm(fail, { force: true });
+        await revive(owner)();
+      };
+    },
+    verify: verifyGate,
+  },
+  {
+    // the owner freezes while the fence device fails; the next owner, waiting for the fence, is
+    // stopped by the operator (SIGTERM): its release must carry the unsettled owner, so the next
+    // owner still waits for the fence (issue 14 item 2)
+    name: 'sigterm-new-owner-waiting-for-fence',
+    expect: 'move',
+    holdMs: 10_000,
+    boundMs: 60_000,
+    async inject(c, owner) {
+      const power = c.power;
+      if (!power) throw new Error('needs the fence device (run with fencing)');
+      power.failing = 'switch unreachable (chaos)';
+      const t = Date.now();
+      await owner.freeze();
+      await blockedClaim(c, owner.name, 1);
+      // the new owner: placed there, blocked on the fence
+      const next = c.tb.host(await movedFrom(c, [owner.name], 30_000));
+      await sigtermAgent(next);
+      // the device stays broken a while: a lost gate shows as a second mount (the owner is frozen)
+      await sleep(12_000);
+      power.failing = undefined;
+      c.notes.gate = { victim: owner.name, t } satisfies GateNote;
+      return async () => {
+        power.failing = undefined;
+        if (await owner.running()) await owner.thaw();
+        await revive(owner)();
+      };
+    },
+    verify: verifyGate,
+  },
+  configApplyDuringBlockedTakeover('config-apply-during-blocked-takeover', { gate: true }, true),
+  configApplyDuringBlockedTakeover('config-apply-no-fencing-during-blocked-takeover', { requireFencing: false }, false),
+  {
+    // leaseTtl lowered 3 s -> 2 s (fenceMargin 1 s -> 500 ms) and raised back, with fence devices: owners keep the TTL they were
+    // granted, so no healthy host is suspected and fenced, and nothing moves (issue 14 item 7)
+    name: 'lease-ttl-lowered-with-fencing',
+    expect: 'stay',
+    holdMs: 12_000,
+    async inject(c) {
+      const t = Date.now();
+      // (fenceMargin must stay below leaseTtl / 2: an operator lowers both)
+      await c.applyConfig({ leaseTtl: '2s', fenceMargin: '500ms' });
+      await sleep(10_000);
+      await c.applyConfig({});
+      c.notes.ttl = { t };
+      return async () => sleep(5000);
+    },
+    async verify(c) {
+      const t = (c.notes.ttl as { t: number }).t;
+      const fenced = (c.power?.events ?? []).filter((e) => e.ok && e.action === 'off' && e.at >= t).map((e) => e.plug);
+      return fenced.length === 0 ? [] : [`healthy hosts fenced after a TTL change: ${fenced.join(', ')}`];
+    },
+  },
+  {
+    // the owner dies; while the next host is starting the set, the operator runs cleanup
+    name: 'cleanup-during-takeover',
+    expect: 'move',
+    holdMs: 8000,
+    async inject(c, owner) {
+      const t = Date.now();
+      await owner.kill();
+      await movedFrom(c, [owner.name], 20_000);
+      await mustHactl(c, ['cleanup', SET]);
+      c.notes.gate = { victim: owner.name, t } satisfies GateNote;
+      return revive(owner);
+    },
+    verify: verifyGate,
+  },
+  {
+    // a switchover to B, and B put on standby while the set moves there: it ends running, not on B
+    name: 'standby-target-during-switchover',
+    expect: 'either',
+    holdMs: 8000,
+    async inject(c, owner) {
+      const target = await switchover(c, owner);
+      await sleep(300);
+      await mustHactl(c, ['standby', target.name]);
+      c.notes.standby = target.name;
+      return async () => {
+        await mustHactl(c, ['unstandby', target.name]);
+      };
+    },
+    async verify(c, s) {
+      return s.recovered === c.notes.standby ? [`set recovered on ${s.recovered}, which is on standby`] : [];
+    },
+  },
+  {
+    // maintenance on, the owner host dies, nothing may take over while management is off (the
+    // dead owner's disk state is unknown); maintenance off: fenced, then the set moves
+    name: 'maintenance-around-crash',
+    expect: 'move',
+    holdMs: 8000,
+    boundMs: 45_000,
+    async inject(c, owner) {
+      await mustHactl(c, ['maintenance', 'on']);
+      const t = Date.now();
+      await owner.kill();
+      await sleep(8000);
+      c.notes.maint = { victim: owner.name, t, startedInMaintenance: heldElsewhereAt(c, owner.name, t) };
+      await mustHactl(c, ['maintenance', 'off']);
+      return revive(owner);
+    },
+    async verify(c) {
+      const m = c.notes.maint as { victim: string; t: number; startedInMaintenance?: number };
+      const r = startedOnlyAfterFence(c, m.victim, m.t);
+      if (m.startedInMaintenance !== undefined) r.push('set started elsewhere while the cluster was in maintenance');
+      return r;
+    },
+  },
 ];
 
 /** What fence-claimer-dies-switch-failing saw when the claim changed hands. */
@@ -367,11 +616,11 @@ export async function runScenario(fault: Fault, rep: number, o: RunOpts): Promis
   let workload: Workload | undefined;
   let res: WorkloadResult | undefined;
   try {
-    d = await deploy({ fencing: o.fencing, testbed: o.testbed, powerPort: o.powerPort });
+    d = await deploy({ fencing: o.fencing, testbed: o.testbed, powerPort: o.powerPort, gate: fault.gate });
     const { tb, vip, owner } = d;
     const first = d.firstOwner;
     row.ownerBefore = first;
-    checker = new Checker(tb, { vips: [vip], disk: true });
+    checker = new Checker(tb, { vips: [vip], disk: true, brokerDataDir: `${tb.mountDir}/activemq` });
     checker.start();
     const wdir = join(tb.root, 'workload');
     await mkdir(wdir, { recursive: true });

@@ -22,6 +22,13 @@ export interface SeedOptions {
   suspectAfter?: string;
   /** Without the broker and the adapter: the set is the disk and the floating IP only. */
   brokerless?: boolean;
+  /**
+   * A `dummy` resource last in the set (stopped first): a file `<runDir>/qm1-gate.fail-stop` on a
+   * host makes its stop fail there, while disk, IP and broker stay up (the failed-stop faults).
+   */
+  gate?: boolean;
+  /** requireFencing as an operator would set it (default: true with a fence device, false without). */
+  requireFencing?: boolean;
   /** Fence device: the testbed's power switch (an executable path), or none. */
   fenceAgent?: string | undefined;
   fenceUrl?: string | undefined;
@@ -58,7 +65,7 @@ export function clusterConfig(o: SeedOptions): Record<string, unknown> {
         onFailure: { restarts: 2, window: '10m', banFor: '1m' },
         // without a fence device the set may only move after lease expiry + self-fencing (SPEC 5.3):
         // a frozen owner then is a real split brain, which the checker must report
-        ...(o.fenceAgent ? {} : { requireFencing: false }),
+        ...(o.requireFencing !== undefined ? { requireFencing: o.requireFencing } : o.fenceAgent ? {} : { requireFencing: false }),
         resources: [
           {
             id: 'qm1-data',
@@ -77,6 +84,7 @@ export function clusterConfig(o: SeedOptions): Record<string, unknown> {
             stop: { timeout: '5s' },
           },
           ...(o.brokerless ? [] : brokerResources(o, port)),
+          ...(o.gate ? [{ id: 'qm1-gate', type: 'dummy', monitor: { interval: '2s', timeout: '5s' }, stop: { timeout: '5s' } }] : []),
         ],
       },
     },
