@@ -197,9 +197,17 @@ function instanceStatus(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, ke
       state = 'failed';
       reason = `${holder.failed}; run hactl cleanup ${base}`;
     } else {
-      state = 'stopped';
-      const p = placeSet(view, expanded, name, wallMs);
-      reason = p.ranked.length === 0 ? noEligibleReason(p) : `no owner; ${p.ranked[0]} should take it`;
+      const blockedOn = pendingStopFailure(view, kvs, keys, name);
+      if (blockedOn) {
+        // A host that could not stop (or could not even run) the set's agent is blocked for it; it
+        // writes no status record (it does not own the set), but its stop-failed event says why.
+        state = 'blocked';
+        reason = `stop failed on ${blockedOn.node}: ${blockedOn.reason}; what runs there is unknown, so ${name} starts nowhere until hactl cleanup ${base} on it (or a fence of ${blockedOn.node})`;
+      } else {
+        state = 'stopped';
+        const p = placeSet(view, expanded, name, wallMs);
+        reason = p.ranked.length === 0 ? noEligibleReason(p) : `no owner; ${p.ranked[0]} should take it`;
+      }
     }
   }
   return {
@@ -262,6 +270,23 @@ function ownedSetsWithoutConfig(view: ClusterView, kvs: ReadonlyMap<string, KvEn
         bans: [],
       };
     });
+}
+
+/**
+ * An online host whose last word about `set` in the event history is a failed stop (no cleanup,
+ * stop, start or acquisition by it since): it holds the set blocked although it does not own it.
+ */
+function pendingStopFailure(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, keys: Keys, set: string): { node: string; reason: string } | null {
+  const prefix = keys.eventsPrefix();
+  const last = new Map<string, { what: string; reason: string; atWallMs: number }>();
+  for (const key of [...kvs.keys()].filter((k) => k.startsWith(prefix)).sort()) {
+    const e = parseJson(kvs.get(key)?.value);
+    if (!e || e.set !== set || typeof e.node !== 'string' || typeof e.what !== 'string') continue;
+    if (['stop-failed', 'cleanup', 'stopped', 'running', 'acquired', 'released', 'handed-off'].includes(e.what)) last.set(e.node, { what: e.what, reason: String(e.reason ?? ''), atWallMs: Number(e.lastAtWallMs ?? e.atWallMs ?? 0) });
+  }
+  // Only from the host's current run: a restarted agent probes afresh and says so again if it must.
+  for (const [node, e] of last) if (e.what === 'stop-failed' && e.atWallMs >= (view.nodes.get(node)?.startedAtWallMs ?? Infinity)) return { node, reason: e.reason };
+  return null;
 }
 
 /** The bans in force on a set, by node; `until` null for a ban that lasts until `hactl clear`. */
