@@ -16,7 +16,7 @@
 // library kill-on-exit: a detached group must outlive a restarted agent); the process-group
 // signals are ours, because execa signals only the child itself.
 import { dirname } from 'node:path';
-import { execa } from 'execa';
+import type { execa as Execa } from 'execa';
 
 export interface RunRequest {
   file: string;
@@ -60,8 +60,25 @@ export function baseEnv(): Record<string, string> {
 /** The PATH for programs that must not find anything next to node (systemctl). */
 export const SYSTEM_PATH = SAFE_PATH;
 
+let execaLoaded: Promise<typeof Execa> | undefined;
+/**
+ * execa is loaded on the first run, not with the agent: its modules take a noticeable time to load
+ * and a restarted agent must renew its lease first (the first action comes after that).
+ */
+function loadExeca(): Promise<typeof Execa> {
+  execaLoaded ??= import('execa').then((m) => m.execa);
+  return execaLoaded;
+}
+
 /** Runs `file args` in its own process group, bounded by `timeoutMs`. Never rejects. */
-export function runProgram(req: RunRequest): Promise<RunResult> {
+export async function runProgram(req: RunRequest): Promise<RunResult> {
+  let execa: typeof Execa;
+  try {
+    execa = await loadExeca();
+  } catch (err) {
+    execaLoaded = undefined;
+    return { status: 'spawn-failed', reason: `cannot load execa: ${String(err)}`, durationMs: 0, stdout: '', stderr: '' };
+  }
   return new Promise((resolve) => {
     const startedMs = performance.now();
     let stdout = '';
