@@ -20,11 +20,16 @@ export interface GlobalOptions {
   json?: boolean;
 }
 
+/** The host configuration file: --config, else HACTL_CONFIG, else the default path. */
+export function hostConfigPath(opts: GlobalOptions): string {
+  return opts.config ?? process.env.HACTL_CONFIG ?? DEFAULT_HOST_CONFIG_PATH;
+}
+
 export async function hostConfigFrom(opts: GlobalOptions, requireFile = false): Promise<HostConfig> {
   const explicit = opts.config ?? process.env.HACTL_CONFIG;
   let config: HostConfig;
   try {
-    config = await loadHostConfig(explicit ?? DEFAULT_HOST_CONFIG_PATH, explicit !== undefined || requireFile);
+    config = await loadHostConfig(hostConfigPath(opts), explicit !== undefined || requireFile);
   } catch (err) {
     if (err instanceof HostConfigError) throw usageError(err.message);
     throw err;

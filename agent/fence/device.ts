@@ -9,12 +9,13 @@
 //    the node is off, anything else = failed; the last line on stderr is the reason shown.
 // Stdin lines: `action=`, then for a node `plug=` and `nodename=`, then every device parameter
 // (except hactl's own `action`, `plug`, `plugs`), then each secret read from its `*_file` at call
-// time. The executable must pass the agent-file safety check (agentFileProblem) first. It runs in
-// its own process group, killed when the device's `timeout` passes. Nothing here throws.
-import { dirname, join } from 'node:path';
+// time. The executable must pass the agent-file safety check (agentFileProblem) first. It runs
+// through the shared process runner (agent/exec/run.ts): its own process group, killed when the
+// device's `timeout` passes. Nothing here throws.
+import { join } from 'node:path';
 import type { ClusterConfig } from '../config/cluster-schema.js';
 import { agentFileProblem } from '../ocf/resolve.js';
-import { runExecutable, type ExecResult } from '../ocf/runner.js';
+import { baseEnv, runProgram, type RunResult } from '../exec/run.js';
 import { configuredFenceAction, optionText, plugFor, RESERVED_PARAMS, stdinText, type FenceAction } from './protocol.js';
 import { readSecretFile, scrub, secretOptionName } from './secrets.js';
 
@@ -45,7 +46,6 @@ export interface FenceContext {
 }
 
 export const FENCE_AGENT_DIR = '/usr/sbin';
-const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const REASON_MAX = 300;
 
 /** The device configured for `node` (`nodes.<node>.fence`), or null when it has none. */
@@ -115,7 +115,7 @@ export function agentPath(agent: string, ctx: FenceContext = {}): string {
   return agent.startsWith('script:') ? agent.slice('script:'.length) : join(ctx.agentDir ?? FENCE_AGENT_DIR, agent);
 }
 
-type DeviceRun = { ok: true; result: ExecResult; secrets: string[] } | { ok: false; reason: string };
+type DeviceRun = { ok: true; result: RunResult; secrets: string[] } | { ok: false; reason: string };
 
 async function runDevice(device: FenceDevice, action: FenceAction, node: string | null, ctx: FenceContext): Promise<DeviceRun> {
   const isScript = device.agent.startsWith('script:');
@@ -155,7 +155,7 @@ async function runDevice(device: FenceDevice, action: FenceAction, node: string 
   }
   options.push(...secretOptions);
 
-  const env: Record<string, string> = { PATH: `${dirname(process.execPath)}:${SAFE_PATH}`, LANG: 'C', LC_ALL: 'C' };
+  const env = baseEnv();
   if (isScript) {
     env.HA_FENCE_NODE = node ?? '';
     env.HA_FENCE_ACTION = action;
@@ -163,19 +163,19 @@ async function runDevice(device: FenceDevice, action: FenceAction, node: string 
     env.HA_FENCE_DEVICE = device.name;
   }
   // No arguments: fence-agents read stdin only when argv is empty.
-  const result = await runExecutable(path, [], env, device.timeout, { stdin: stdinText(options), captureStderr: true });
+  const result = await runProgram({ file: path, args: [], env, timeoutMs: device.timeout, stdin: stdinText(options) });
   return { ok: true, result, secrets };
 }
 
 /** The agent's own explanation: its last error-looking line on stderr, else its last line (stderr, then stdout). */
-function agentSaid(result: ExecResult & { status: 'exited' }, secrets: string[]): string {
+function agentSaid(result: RunResult & { status: 'exited' }, secrets: string[]): string {
   const lines = (text: string | undefined) =>
     scrub(text ?? '', secrets)
       .split('\n')
       .map((l) => l.trim())
       .filter((l) => l !== '');
   const err = lines(result.stderr);
-  const picked = [...err].reverse().find((l) => /error|fail|unable|denied|timed? ?out/i.test(l)) ?? err.at(-1) ?? lines(result.stdout).at(-1) ?? result.reason ?? '';
+  const picked = [...err].reverse().find((l) => /error|fail|unable|denied|timed? ?out/i.test(l)) ?? err.at(-1) ?? lines(result.stdout).at(-1) ?? '';
   return picked.slice(0, REASON_MAX);
 }
 

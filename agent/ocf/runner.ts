@@ -1,11 +1,10 @@
 // Runs one OCF action (SPEC §6.1): the agent executed directly with an argument vector (never a
-// shell), parameters only as OCF_RESKEY_* environment variables, its own process group so that a
-// timeout can end everything it started (SIGTERM, then SIGKILL after `killGraceMs`), and the last
+// shell), parameters only as OCF_RESKEY_* environment variables, through the shared process
+// runner (agent/exec/run.ts: own process group, SIGTERM then SIGKILL on timeout), and the last
 // `ocf-exit-reason:` line on stderr kept as the reason people read.
-import { spawn } from 'node:child_process';
-import { dirname } from 'node:path';
 import type { ParamValue } from '../config/cluster-schema.js';
 import type { ActionOutcome } from '../core/results.js';
+import { baseEnv, runProgram, SYSTEM_PATH } from '../exec/run.js';
 import type { AgentRef } from './resolve.js';
 
 export type OcfAction = 'start' | 'stop' | 'monitor' | 'meta-data' | 'validate-all' | 'reload' | 'promote' | 'demote' | 'notify';
@@ -32,12 +31,6 @@ export interface ActionRequest {
 
 export type ActionResult = ActionOutcome & { durationMs: number; stdout: string };
 
-/** Time between SIGTERM and SIGKILL of a timed-out action's process group. */
-const KILL_GRACE_MS = 2000;
-/** After the agent exits, stdout/stderr held open by something it left behind are not waited for. */
-const STREAM_DRAIN_MS = 100;
-const OUTPUT_LIMIT_BYTES = 1 << 20;
-const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const REASON_PREFIX = 'ocf-exit-reason:';
 
 /** Flattens a parameter value into the text of its OCF_RESKEY_ variable (arrays and maps as JSON). */
@@ -49,9 +42,7 @@ export function paramText(value: ParamValue): string {
 
 export function actionEnv(req: ActionRequest): Record<string, string> {
   const env: Record<string, string> = {
-    PATH: `${dirname(process.execPath)}:${SAFE_PATH}`,
-    LANG: 'C',
-    LC_ALL: 'C',
+    ...baseEnv(),
     OCF_ROOT: req.ocfRoot,
     OCF_RA_VERSION_MAJOR: '1',
     OCF_RA_VERSION_MINOR: '1',
@@ -80,7 +71,7 @@ export function runAction(req: ActionRequest): Promise<ActionResult> {
 /** systemd:<unit> resources, driven with systemctl start/stop/is-active (SPEC §3.2). */
 async function runSystemdAction(req: ActionRequest): Promise<ActionResult> {
   const unit = (req.agent as { unit: string }).unit;
-  const env = { PATH: SAFE_PATH, LANG: 'C' };
+  const env = { PATH: SYSTEM_PATH, LANG: 'C' };
   const systemctl = (args: string[]) => runExecutable('/usr/bin/systemctl', args, env, req.timeoutMs, { signal: req.signal, onSpawn: req.onSpawn });
   switch (req.action) {
     case 'start':
@@ -121,108 +112,29 @@ function systemdMetaData(unit: string): string {
 `;
 }
 
-/** Optional extras of runExecutable (fence agents take their options on stdin, SPEC §3.2). */
+/** Optional extras of runExecutable. */
 export interface ExecOptions {
-  /** Written to the child's stdin, which is then closed (default: stdin is /dev/null). */
-  stdin?: string;
-  /** Return the child's stderr too (callers that need more than the `ocf-exit-reason:` line). */
-  captureStderr?: boolean;
   signal?: AbortSignal;
   onSpawn?: (pid: number) => void;
 }
 
-export type ExecResult = ActionResult & { stderr?: string };
-
-/** Spawns `file args` in its own process group, bounded by `timeoutMs`. Never rejects. */
-export function runExecutable(file: string, args: string[], env: Record<string, string>, timeoutMs: number, opts: ExecOptions = {}): Promise<ExecResult> {
-  return new Promise((resolve) => {
-    const startedMs = performance.now();
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    let aborted: string | undefined;
-    let settled = false;
-    let child: ReturnType<typeof spawn>;
-    try {
-      child = spawn(file, args, { env, detached: true, stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], cwd: '/' });
-    } catch (err) {
-      // spawn throws (rather than emitting 'error') on arguments no process can take, such as a
-      // NUL byte in a parameter: the action could not run, which is reported like any spawn failure.
-      resolve({ status: 'spawn-failed', reason: err instanceof Error ? err.message : String(err), durationMs: performance.now() - startedMs, stdout: '' });
-      return;
-    }
-    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
-    if (opts.stdin !== undefined && child.stdin) {
-      // An agent that exits without reading its stdin makes this write fail (EPIPE): not an error here.
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(opts.stdin);
-    }
-    const finish = (result: ExecResult): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(termTimer);
-      clearTimeout(killTimer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      child.stdout?.destroy();
-      child.stderr?.destroy();
-      resolve(opts.captureStderr ? { ...result, stderr } : result);
-    };
-    child.stdout?.on('data', (d: Buffer) => {
-      if (stdout.length < OUTPUT_LIMIT_BYTES) stdout += d.toString('utf8');
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      if (stderr.length < OUTPUT_LIMIT_BYTES) stderr += d.toString('utf8');
-    });
-    const killGroup = (signal: NodeJS.Signals): void => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, signal);
-      } catch {
-        // the group is already gone
-      }
-    };
-    let killTimer: NodeJS.Timeout | undefined;
-    const endGroup = (): void => {
-      clearTimeout(termTimer);
-      killGroup('SIGTERM');
-      killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
-    };
-    const termTimer = setTimeout(() => {
-      timedOut = true;
-      endGroup();
-    }, timeoutMs);
-    // An abort is a self-fence: no grace for the agent to clean up (a TERM it ignores would
-    // outlast a short takeover grace; found by the simulator, BUG-12).
-    const onAbort = (): void => {
-      if (timedOut || aborted !== undefined) return;
-      aborted = String(opts.signal?.reason ?? 'aborted');
-      clearTimeout(termTimer);
-      killGroup('SIGKILL');
-    };
-    if (opts.signal?.aborted) queueMicrotask(onAbort);
-    else opts.signal?.addEventListener('abort', onAbort, { once: true });
-    child.on('error', (err) => finish({ status: 'spawn-failed', reason: err.message, durationMs: performance.now() - startedMs, stdout: '' }));
-    let exited: { code: number | null; signal: NodeJS.Signals | null; durationMs: number } | undefined;
-    const complete = (): void => {
-      if (!exited) return;
-      if (timedOut || aborted !== undefined) {
-        killGroup('SIGKILL');
-        finish(aborted !== undefined ? { status: 'aborted', reason: aborted, durationMs: exited.durationMs, stdout } : { status: 'timed-out', durationMs: exited.durationMs, stdout });
-        return;
-      }
-      const rc = exited.code ?? (exited.signal ? 128 + (signalNumbers[exited.signal] ?? 0) : 1);
-      finish({ status: 'exited', rc, reason: exitReason(stderr), durationMs: exited.durationMs, stdout });
-    };
-    child.on('exit', (code, signal) => {
-      exited = { code, signal, durationMs: performance.now() - startedMs };
-      // Normally 'close' follows at once; a daemon that inherited the pipes would hold them open
-      // forever, so do not wait for it longer than STREAM_DRAIN_MS.
-      setTimeout(complete, STREAM_DRAIN_MS);
-    });
-    child.on('close', complete);
-  });
+/**
+ * Runs `file args` through the shared process runner (agent/exec: its own process group, SIGTERM
+ * then SIGKILL on timeout, SIGKILL on abort, bounded output) and keeps the last
+ * `ocf-exit-reason:` line on stderr as the reason. Never rejects.
+ */
+export async function runExecutable(file: string, args: string[], env: Record<string, string>, timeoutMs: number, opts: ExecOptions = {}): Promise<ActionResult> {
+  const r = await runProgram({ file, args, env, timeoutMs, signal: opts.signal, onSpawn: opts.onSpawn });
+  const { durationMs, stdout } = r;
+  switch (r.status) {
+    case 'exited':
+      return { status: 'exited', rc: r.rc, reason: exitReason(r.stderr), durationMs, stdout };
+    case 'timed-out':
+      return { status: 'timed-out', durationMs, stdout };
+    default:
+      return { status: r.status, reason: r.reason, durationMs, stdout };
+  }
 }
-
-const signalNumbers: Partial<Record<NodeJS.Signals, number>> = { SIGTERM: 15, SIGKILL: 9, SIGINT: 2, SIGHUP: 1, SIGSEGV: 11, SIGABRT: 6 };
 
 /** The last `ocf-exit-reason:` line on stderr, if any. */
 export function exitReason(stderr: string): string | undefined {

@@ -915,6 +915,16 @@ export class HostAgent {
       .catch((err: unknown) => this.log.error({ err: String(err) }, 'could not ask to be fenced'));
   }
 
+  /** Resolve every agent again before its next action (the resource directories changed: reload.ts). */
+  forgetAgents(): void {
+    for (const rt of this.sets.values()) rt.agents.fill(undefined);
+  }
+
+  /** Resolve agents of type `name` again before their next action (its file changed: reload.ts). */
+  forgetAgent(name: string): void {
+    for (const rt of this.sets.values()) rt.spec.resources.forEach((r, i) => r.type === name && (rt.agents[i] = undefined));
+  }
+
   private async agentFor(rt: SetRuntime, index: number): Promise<AgentRef | string> {
     const cached = rt.agents[index];
     if (cached) return cached;
@@ -969,6 +979,8 @@ export class HostAgent {
     const level = result.status === 'exited' && (result.rc === 0 || (action === 'monitor' && result.rc === 7 && intervalMs === 0)) ? 'info' : 'warn';
     if (action !== 'monitor' || level === 'warn' || intervalMs === 0) {
       this.log[level]({ set: name, resource: resource.id, action, rc, status: result.status, durationMs: Math.round(result.durationMs), reason: result.status === 'exited' ? result.reason : undefined }, 'action finished');
+    } else {
+      this.log.debug({ set: name, resource: resource.id, action, rc, durationMs: Math.round(result.durationMs) }, 'monitor ok');
     }
     return result;
   }

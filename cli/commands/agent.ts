@@ -4,7 +4,8 @@ import { Keys } from '../../agent/etcd/keys.js';
 import { systemClock } from '../../agent/shell/clock.js';
 import { HostAgent } from '../../agent/shell/agent.js';
 import { makeLogger } from '../../agent/shell/log.js';
-import { certificateCn, etcdErrorLine, hostConfigFrom, type GlobalOptions } from '../connect.js';
+import { HostConfigReloader } from '../../agent/shell/reload.js';
+import { certificateCn, etcdErrorLine, hostConfigFrom, hostConfigPath, type GlobalOptions } from '../connect.js';
 import { CliError, EXIT } from '../errors.js';
 
 export async function agentCommand(opts: GlobalOptions): Promise<void> {
@@ -24,6 +25,10 @@ export async function agentCommand(opts: GlobalOptions): Promise<void> {
     process.exit(70);
   });
   await agent.start();
+  // log.level, resourceDirs and the agent files in them are picked up without a restart.
+  // Not awaited: the signal handlers below must not wait for the watchers.
+  const reloader = new HostConfigReloader(hostConfigPath(opts), config, log, agent);
+  reloader.start().catch((err: unknown) => log.warn({ err: String(err) }, 'host configuration is not watched'));
   // In development clusters, leave when the parent that launched us is gone.
   const devParent = Number(process.env.HACTL_DEV_PARENT_PID ?? 0);
   if (devParent > 0) {
@@ -37,6 +42,7 @@ export async function agentCommand(opts: GlobalOptions): Promise<void> {
     shuttingDown = true;
     const leave = agent.inMaintenance();
     log.info({ signal, leaveResources: leave }, 'shutting down');
+    await reloader.close();
     await agent.stop(leave);
     process.exit(0);
   };
