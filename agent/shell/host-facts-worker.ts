@@ -1,5 +1,5 @@
 // The systeminformation half of the host facts (host-facts.ts), run in a worker thread: on Linux
-// its calls run child processes synchronously (execSync: `ip`, `nmcli`, `hostname`, ...), which in
+// its calls run child processes synchronously (`ip`, `nmcli`, `hostname`, ... through its blocking exec), which in
 // the agent's thread would stop its event loop — lease keepalives included — for as long. Here they
 // stop only this thread. Posts one message with the facts, then ends.
 import { parentPort } from 'node:worker_threads';
