@@ -1298,7 +1298,9 @@ export class HostAgent {
   /** The watchdog is fed while the lease is sound, or while nothing here could need stopping. */
   private mayFeedWatchdog(): { ok: boolean; why: string } {
     const marginMs = this.view?.config?.timing.fenceMargin ?? 1000;
-    if (!this.granting && this.leaseValid(marginMs)) return { ok: true, why: 'lease sound' };
+    // The lease in hand counts, also while a new one is being granted for a changed leaseTtl: the
+    // old one is still sound then (a probe in flight during that re-grant starved the watchdog).
+    if (this.leaseValid(marginMs)) return { ok: true, why: 'lease sound' };
     const holding = [...this.sets.values()].filter((rt) => rt.busy || highestActive(rt.local) >= 0 || rt.local.stopFailure !== null).map((rt) => rt.name);
     if (holding.length === 0) return { ok: true, why: 'no lease, but nothing runs here' };
     return { ok: false, why: `no sound lease while ${holding.join(', ')} may still run here` };

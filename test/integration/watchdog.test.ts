@@ -33,12 +33,13 @@ test('the watchdog is fed only while the lease is sound or nothing runs, and dis
     await tc.applyConfig(dummySetYaml({ prefer: ['n1'], leaseTtl: '2s', fenceMargin: '800ms', resources: 1, stopTimeout: '15s' }).replace('type: dummy,', 'type: dummy, params: { stopDelay: 8s },'));
     await tc.waitRunning('S1', 20_000, (s) => s.node === 'n1');
     const member = tc.lc.etcd.members[0].name;
+    const pausedAt = Date.now();
     tc.lc.etcd.pauseMember(member, true);
     try {
       const deadline = Date.now() + 6000;
       let stopped = false;
       while (!stopped && Date.now() < deadline) {
-        stopped = (await tc.logLines('n1')).some((l) => l.msg === 'watchdog not fed: the host reboots unless this ends first');
+        stopped = (await tc.logLines('n1')).some((l) => l.msg === 'watchdog not fed: the host reboots unless this ends first' && Date.parse(String(l.time)) >= pausedAt);
         if (!stopped) await sleep(100);
       }
       assert.ok(stopped, 'feeding stopped while the stop ran without a lease');
