@@ -267,17 +267,23 @@ export class HostAgent {
     this.log.info({ durationMs: Math.round(this.clock.monotonicMs() - startedMs), status: put.status }, 'host facts published');
   }
 
+  /** A lease keeper for this agent (not yet granted or resumed): one way to build it, for every lease it holds. */
+  private newKeeper(ttlSec: number): LeaseKeeper {
+    const keeper: LeaseKeeper = new LeaseKeeper(this.memberClients, { ttlSec, callTimeoutMs: 2000, jitter: this.jitter }, this.clock, {
+      renewed: () => this.onLeaseRenewed(),
+      answered: (rttMs, peer) => agentMetrics.keepaliveAnswered(rttMs, peer),
+      late: (info) => this.log.warn({ waitedMs: Math.round(info.waitedMs), peer: info.peer }, 'lease keepalive late; moving to next etcd member'),
+      lost: (reason) => this.onLeaseLost(keeper, reason),
+    });
+    return keeper;
+  }
+
   /** Resumes the lease kept in dataDir when etcd still has it, else grants a new one. */
   private async establishLease(ttlSec: number, tryResume: boolean): Promise<void> {
     this.granting = true;
     this.requestedTtlSec = ttlSec;
     try {
-      const keeper = new LeaseKeeper(this.memberClients, { ttlSec, callTimeoutMs: 2000, jitter: this.jitter }, this.clock, {
-        renewed: () => this.onLeaseRenewed(),
-        answered: (rttMs, peer) => agentMetrics.keepaliveAnswered(rttMs, peer),
-        late: (info) => this.log.warn({ waitedMs: Math.round(info.waitedMs), peer: info.peer }, 'lease keepalive late; moving to next etcd member'),
-        lost: (reason) => this.onLeaseLost(keeper, reason),
-      });
+      const keeper = this.newKeeper(ttlSec);
       const saved = tryResume ? await readLeaseFile(this.leaseFile()) : null;
       let resumed = false;
       const fencedSince = saved ? await this.fencedSince(saved.registeredRevision ?? 0) : false;
@@ -489,11 +495,7 @@ export class HostAgent {
     if (!from || !view || this.movingTo) return;
     const askedSec = this.requestedTtlSec;
     this.requestedTtlSec = ttlSec;
-    const to = new LeaseKeeper(this.memberClients, { ttlSec, callTimeoutMs: 2000 }, this.clock, {
-      renewed: () => this.onLeaseRenewed(),
-      late: (info) => this.log.warn({ waitedMs: Math.round(info.waitedMs), peer: info.peer }, 'lease keepalive late; moving to next etcd member'),
-      lost: (reason) => this.onLeaseLost(to, reason),
-    });
+    const to = this.newKeeper(ttlSec);
     try {
       await to.grant();
     } catch (err) {
