@@ -8,11 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startTestCluster, dummySetYaml, type TestCluster } from '../lib/cluster.js';
-
-async function online(tc: TestCluster, n: number): Promise<void> {
-  await tc.waitFor(`${n} agents online`, 20_000, (s) => s.nodes.filter((x) => x.state === 'online').length === n);
-}
+import { startTestCluster, dummySetYaml, type TestCluster, waitOnline } from '../lib/cluster.js';
 
 async function startsSince(tc: TestCluster, nodes: string[], sinceWallMs: number): Promise<{ node: string; beginWallMs: number }[]> {
   const out: { node: string; beginWallMs: number }[] = [];
@@ -27,7 +23,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 test('a new owner blocked on a fence that is shut down hands the unsettled host on: the next owner still waits for the fence', async () => {
   const tc = await startTestCluster({ nodes: 3 });
   try {
-    await online(tc, 3);
+    await waitOnline(tc, 3);
     await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2', 'n3'], extra: '    requireFencing: true' }));
     await tc.waitRunning('S1', 20_000, (s) => s.node === 'n1');
     await tc.lc.killHost('n1');
@@ -51,7 +47,7 @@ test('a new owner blocked on a fence that is shut down hands the unsettled host 
 test('a configuration change during a blocked takeover keeps the old owner unsettled: requireFencing off still waits the grace', async () => {
   const tc = await startTestCluster({ nodes: 2 });
   try {
-    await online(tc, 2);
+    await waitOnline(tc, 2);
     // Stop timeouts 3 x 3s, fenceMargin 0.8s: a takeover grace of 8.2s.
     const yaml = (requireFencing: boolean) => dummySetYaml({ prefer: ['n1', 'n2'], stopTimeout: '3s', extra: `    requireFencing: ${requireFencing}` });
     await tc.applyConfig(yaml(true));
@@ -73,7 +69,7 @@ test('a configuration change during a blocked takeover keeps the old owner unset
 test('SIGTERM of a host whose stop failed does not release its set: the next owner waits for a fence, not only the grace', async () => {
   const tc = await startTestCluster({ nodes: 2 });
   try {
-    await online(tc, 2);
+    await waitOnline(tc, 2);
     await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2'], leaseTtl: '3s', fenceMargin: '1s' }));
     await tc.waitRunning('S1', 20_000, (s) => s.node === 'n1');
     await writeFile(join(tc.lc.agent('n1').dir, 'data', 'run', 's1-r3.fail-stop'), '1\ndevice busy\n');

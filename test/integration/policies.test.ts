@@ -5,16 +5,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startTestCluster, dummySetYaml, type TestCluster } from '../lib/cluster.js';
+import { startTestCluster, dummySetYaml, type TestCluster, waitOnline } from '../lib/cluster.js';
 
 const runFile = (tc: TestCluster, node: string, name: string): string => join(tc.lc.agent(node).dir, 'data', 'run', name);
 const crash = (tc: TestCluster, node: string, resource: string) => rm(runFile(tc, node, `${resource}.state`), { force: true });
 const failNext = (tc: TestCluster, node: string, resource: string, action: string, rc: number, reason: string) =>
   writeFile(runFile(tc, node, `${resource}.fail-${action}`), `${rc}\n${reason}\n`);
-
-async function online(tc: TestCluster, n: number): Promise<void> {
-  await tc.waitFor(`${n} agents online`, 20_000, (s) => s.nodes.filter((x) => x.state === 'online').length === n);
-}
 
 async function events(tc: TestCluster, set: string): Promise<string[]> {
   const r = await tc.hactl(['events', '--set', set, '--json']);
@@ -29,7 +25,7 @@ async function events(tc: TestCluster, set: string): Promise<string[]> {
 test('a monitor failure restarts in place; the third within the window moves the set and bans the host; the ban expires', async () => {
   const tc = await startTestCluster({ nodes: 2 });
   try {
-    await online(tc, 2);
+    await waitOnline(tc, 2);
     await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2'], monitorInterval: '500ms', extra: '    onFailure: { restarts: 2, window: 1m, banFor: 6s }' }));
     const first = await tc.waitRunning('S1', 20_000, (s) => s.node === 'n1');
     // Failure 1: s1-r2 "crashes"; the set restarts in place from it (r3 stopped first).
@@ -70,7 +66,7 @@ test('a monitor failure restarts in place; the third within the window moves the
 test('a start failure moves the set; rc 6 stops it everywhere until cleanup', async () => {
   const tc = await startTestCluster({ nodes: 2 });
   try {
-    await online(tc, 2);
+    await waitOnline(tc, 2);
     await failNext(tc, 'n1', 's1-r2', 'start', 1, 'queue manager QM1 failed to start');
     await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2'] }));
     const s = await tc.waitRunning('S1', 20_000, (x) => x.node === 'n2');
@@ -98,7 +94,7 @@ test('a start failure moves the set; rc 6 stops it everywhere until cleanup', as
 test('a stop that times out leaves the set blocked on its host, never started elsewhere, until cleanup', async () => {
   const tc = await startTestCluster({ nodes: 2 });
   try {
-    await online(tc, 2);
+    await waitOnline(tc, 2);
     await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2'], leaseTtl: '3s', fenceMargin: '1s' }));
     await tc.waitRunning('S1', 20_000, (x) => x.node === 'n1');
     await failNext(tc, 'n1', 's1-r3', 'stop', 1, 'device busy');
@@ -126,7 +122,7 @@ test('a stop that times out leaves the set blocked on its host, never started el
 test('standby drains by planned switchover with no overlap; unstandby restores without failback; maintenance freezes', async () => {
   const tc = await startTestCluster({ nodes: 2 });
   try {
-    await online(tc, 2);
+    await waitOnline(tc, 2);
     await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2'], leaseTtl: '5s', fenceMargin: '1s', stopTimeout: '10s' }));
     await tc.waitRunning('S1', 20_000, (x) => x.node === 'n1');
     const t0 = Date.now();
@@ -162,7 +158,7 @@ test('standby drains by planned switchover with no overlap; unstandby restores w
 test('operator commands refuse bad input with one line and the SPEC exit code, changing nothing', async () => {
   const tc = await startTestCluster({ nodes: 2 });
   try {
-    await online(tc, 2);
+    await waitOnline(tc, 2);
     await tc.applyConfig(dummySetYaml({ prefer: ['n1'] }));
     await tc.waitRunning('S1', 20_000, (x) => x.node === 'n1');
     const before = await tc.client.getAll().prefix(tc.keys.prefix + 'intents/').keys();

@@ -7,14 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startTestCluster, dummySetYaml, type TestCluster } from '../lib/cluster.js';
+import { startTestCluster, dummySetYaml, type TestCluster, waitOnline } from '../lib/cluster.js';
 import type { EventRecord } from '../../agent/shell/events.js';
 
 const runFile = (tc: TestCluster, node: string, name: string): string => join(tc.lc.agent(node).dir, 'data', 'run', name);
-
-async function online(tc: TestCluster, n: number): Promise<void> {
-  await tc.waitFor(`${n} agents online`, 20_000, (s) => s.nodes.filter((x) => x.state === 'online').length === n);
-}
 
 /** The stored event records of `set` with kind `what` (each may stand for several, see `count`). */
 async function eventRecords(tc: TestCluster, set: string | undefined, what: string): Promise<EventRecord[]> {
@@ -26,7 +22,7 @@ async function eventRecords(tc: TestCluster, set: string | undefined, what: stri
 
 /** S1 runs on n1 (of two agents), and every stop of s1-r3 there fails from now on. */
 async function runningWithFailingStop(tc: TestCluster): Promise<void> {
-  await online(tc, 2);
+  await waitOnline(tc, 2);
   await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2'], leaseTtl: '3s', fenceMargin: '1s' }));
   await tc.waitRunning('S1', 20_000, (x) => x.node === 'n1');
   await writeFile(runFile(tc, 'n1', 's1-r3.fail-stop'), '1\ndevice busy\n');
@@ -94,7 +90,7 @@ test('a set removed from the configuration whose stop failed stays owned and blo
 test('a stored configuration the agents cannot read leaves what runs running, and says why', async () => {
   const tc = await startTestCluster({ nodes: 2 });
   try {
-    await online(tc, 2);
+    await waitOnline(tc, 2);
     await tc.applyConfig(dummySetYaml({ prefer: ['n1', 'n2'], leaseTtl: '3s', fenceMargin: '1s' }));
     const before = await tc.waitRunning('S1', 20_000, (x) => x.node === 'n1');
     // As a newer CLI or a hand edit might leave it: valid JSON, YAML this version rejects.
@@ -122,7 +118,7 @@ test('a stored configuration the agents cannot read leaves what runs running, an
 test('an agent that cannot write its lease file keeps running and runs its set', async () => {
   const tc = await startTestCluster({ nodes: 2 });
   try {
-    await online(tc, 2);
+    await waitOnline(tc, 2);
     // A directory where the lease file's temporary copy goes: every write fails (as on a full disk).
     await tc.lc.killAgent('n1');
     const tmp = join(tc.lc.agent('n1').dir, 'data', 'lease.json.tmp');

@@ -138,6 +138,11 @@ function tryKill(pid: number): void {
 }
 
 /** A cluster config with one set of dummy resources, for tests. */
+/** Waits (at most 20 s) until `n` agents are online. */
+export async function waitOnline(tc: TestCluster, n: number): Promise<void> {
+  await tc.waitFor(`${n} agents online`, 20_000, (s) => s.nodes.filter((x) => x.state === 'online').length === n);
+}
+
 export function dummySetYaml(opts: { set?: string; prefer?: string[]; resources?: number; leaseTtl?: string; fenceMargin?: string; stopTimeout?: string; extra?: string; monitorInterval?: string } = {}): string {
   const set = opts.set ?? 'S1';
   const n = opts.resources ?? 3;
