@@ -1,20 +1,16 @@
 // The agent's own lease keeper (SPEC §5.3), used instead of etcd3's `Lease` object, which reports a
 // loss only after 2×TTL, on the wall clock, from the requested TTL.
 //
-// Guarantee: every keepalive request is stamped with its SEND time on the monotonic clock. A
-// response with TTL > 0 proves the server refreshed the lease at some instant after that send, so
-// the server cannot expire it before `sendTime + grantedTtl`: that is `validUntilMs`. The agent
-// stops its sets at `validUntilMs - fenceMargin` and re-checks validity before irreversible steps.
-// Non-guarantee: the server may keep the lease longer than `validUntilMs` (a leader change renews
-// every lease); that only delays a takeover, it never lets two owners overlap.
+// The arithmetic (send stamps -> validUntilMs) is core/lease.ts; this file paces the keepalives and
+// moves between etcd members. It runs on ports only (clock, timers, lease transport), so the
+// simulator runs this very code with delayed, lost and reordered answers.
 //
 // Keepalives go out every TTL/4. A request unanswered for `responseTimeoutMs` (300 ms by default;
-// RTT is 1–5 ms) drops the stream and reopens it on the NEXT member: one single-endpoint client per
-// member, because etcd3's random member choice put the stream back on a dead member repeatedly.
-import type { Etcd3, IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3';
-import type { Clock } from '../shell/clock.js';
-import { callEndsAt } from './client.js';
-import { backoffDelayMs, type BackoffPolicy } from '../shell/backoff.js';
+// RTT is 1–5 ms) drops the stream and reopens it on the NEXT member.
+import type { Clock, Timers } from '../ports/clock.js';
+import type { KeepaliveChannel, LeaseTransport } from '../ports/lease-transport.js';
+import { KeepaliveLedger, defaultPacing } from '../core/lease.js';
+import { backoffDelayMs, type BackoffPolicy } from '../core/backoff.js';
 
 /**
  * Pacing of reopening streams that failed with no answer: 100 ms, doubling up to the keepalive
@@ -23,8 +19,6 @@ import { backoffDelayMs, type BackoffPolicy } from '../shell/backoff.js';
 export function reopenPolicy(intervalMs: number): BackoffPolicy {
   return { baseMs: 100, capMs: Math.max(100, intervalMs) };
 }
-
-type KeepAliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
 
 export interface LeaseKeeperListener {
   /** A keepalive was answered: the lease is ours at least until `validUntilMs` (monotonic). */
@@ -49,112 +43,134 @@ export interface LeaseKeeperOptions {
   jitter?: () => number;
 }
 
+export interface KeeperPorts {
+  transport: LeaseTransport;
+  clock: Clock;
+  timers: Timers;
+}
+
 export class LeaseKeeper {
   leaseId = '';
-  grantedTtlSec = 0;
-  validUntilMs = 0;
-  private readonly intervalMs: number;
-  private readonly responseTimeoutMs: number;
-  private pendingSendsMs: number[] = [];
-  private stream: KeepAliveStream | undefined;
+  private readonly ledger: KeepaliveLedger;
+  private channel: KeepaliveChannel | undefined;
   private opening = false;
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
+  private cancelReopen: (() => void) | undefined;
   private stopped = false;
-  private lastSendMs = -Infinity;
   private memberIndex = 0;
-  private peer = '';
   /** Streams in a row that ended (or could not open) before any answer: paces reopening. */
   private streamFailures = 0;
-  private reopenTimer: NodeJS.Timeout | undefined;
+  /** Bumped whenever a stream is dropped: callbacks of older streams are ignored. */
+  private streamEpoch = 0;
+  private onFirstAnswer: ((alive: boolean) => void) | undefined;
 
   constructor(
-    private readonly members: Etcd3[],
+    private readonly ports: KeeperPorts,
     private readonly options: LeaseKeeperOptions,
-    private readonly clock: Clock,
     private readonly listener: LeaseKeeperListener,
   ) {
-    const quarterMs = (options.ttlSec * 1000) / 4;
-    this.intervalMs = options.intervalMs ?? quarterMs;
-    this.responseTimeoutMs = options.responseTimeoutMs ?? Math.min(300, quarterMs);
+    const pacing = defaultPacing(options.ttlSec);
+    this.ledger = new KeepaliveLedger(options.ttlSec, {
+      intervalMs: options.intervalMs ?? pacing.intervalMs,
+      responseTimeoutMs: options.responseTimeoutMs ?? pacing.responseTimeoutMs,
+    });
   }
 
-  /**
-   * Grants a new lease. The grant counts as a renewal sent when the call was made.
-   */
-  async grant(): Promise<string> {
-    const sentAtMs = this.clock.monotonicMs();
-    let lastError: unknown;
-    for (let i = 0; i < this.members.length; i++) {
-      const member = this.members[(this.memberIndex + i) % this.members.length];
-      try {
-        const res = await member.leaseClient.leaseGrant({ TTL: this.options.ttlSec, ID: 0 }, { deadline: callEndsAt(this.options.callTimeoutMs) });
-        this.leaseId = String(res.ID);
-        this.grantedTtlSec = Number(res.TTL);
-        this.validUntilMs = sentAtMs + this.grantedTtlSec * 1000;
+  get grantedTtlSec(): number {
+    return this.ledger.grantedTtlSec;
+  }
+
+  get validUntilMs(): number {
+    return this.ledger.validUntilMs;
+  }
+
+  /** Grants a new lease, trying each member once. The grant counts as a renewal sent when the call was made. */
+  grantWith(done: (r: { ok: true; leaseId: string } | { ok: false; error: string }) => void): void {
+    const sentAtMs = this.ports.clock.monotonicMs();
+    const attempt = (i: number, lastError: string): void => {
+      if (i >= this.ports.transport.memberCount) return done({ ok: false, error: lastError });
+      const member = (this.memberIndex + i) % this.ports.transport.memberCount;
+      this.ports.transport.grant(member, this.options.ttlSec, this.options.callTimeoutMs, (r) => {
+        if (!r.ok) return attempt(i + 1, r.error);
+        this.leaseId = r.value.leaseId;
+        const validUntilMs = this.ledger.granted(sentAtMs, r.value.ttlSec);
         this.start();
-        this.listener.renewed(this.validUntilMs);
-        return this.leaseId;
-      } catch (err) {
-        lastError = err;
-      }
-    }
-    throw lastError instanceof Error ? lastError : new Error(String(lastError));
+        this.listener.renewed(validUntilMs);
+        done({ ok: true, leaseId: this.leaseId });
+      });
+    };
+    attempt(0, 'no etcd member');
+  }
+
+  grant(): Promise<string> {
+    return new Promise((resolve, reject) => this.grantWith((r) => (r.ok ? resolve(r.leaseId) : reject(new Error(r.error)))));
   }
 
   /**
    * Resumes a lease granted by an earlier run of this agent (kept in dataDir): true when etcd
-   * answered a keepalive with TTL > 0, so the lease and every key bound to it are still ours.
+   * answered a keepalive with TTL > 0 within `timeoutMs`, so the lease and every key bound to it
+   * are still ours.
    */
-  async resume(leaseId: string, ttlSec: number, timeoutMs: number): Promise<boolean> {
+  resumeWith(leaseId: string, ttlSec: number, timeoutMs: number, done: (alive: boolean) => void): void {
     this.leaseId = leaseId;
-    this.grantedTtlSec = ttlSec;
-    this.validUntilMs = 0;
-    const deadline = this.clock.monotonicMs() + timeoutMs;
-    return new Promise<boolean>((resolve) => {
-      let settled = false;
-      const settle = (alive: boolean): void => {
-        if (settled) return;
-        settled = true;
-        clearInterval(poll);
-        if (!alive) this.release();
-        resolve(alive);
-      };
-      const poll = setInterval(() => {
-        if (this.validUntilMs > 0) settle(true);
-        else if (this.stopped) settle(false);
-        else if (this.clock.monotonicMs() > deadline) settle(false);
-      }, 10);
-      this.start();
-    });
+    this.ledger.resuming(ttlSec);
+    let settled = false;
+    let cancelDeadline = (): void => undefined;
+    const settle = (alive: boolean): void => {
+      if (settled) return;
+      settled = true;
+      this.onFirstAnswer = undefined;
+      cancelDeadline();
+      if (!alive) this.release();
+      done(alive);
+    };
+    this.onFirstAnswer = settle;
+    cancelDeadline = this.ports.timers.after(timeoutMs, () => settle(false));
+    this.start();
+  }
+
+  resume(leaseId: string, ttlSec: number, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => this.resumeWith(leaseId, ttlSec, timeoutMs, resolve));
   }
 
   /** True while the lease is certainly ours for at least `marginMs` more. */
   isValid(marginMs: number): boolean {
-    return !this.stopped && this.clock.monotonicMs() < this.validUntilMs - marginMs;
+    return !this.stopped && this.ledger.isSound(this.ports.clock.monotonicMs(), marginMs);
   }
 
   /** Stops keepalives; the lease then expires on its own after its TTL. */
   release(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.reopenTimer) clearTimeout(this.reopenTimer);
-    this.reopenTimer = undefined;
-    this.stream?.cancel();
-    this.stream = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    this.cancelReopen?.();
+    this.cancelReopen = undefined;
+    this.dropChannel();
+    const waiting = this.onFirstAnswer;
+    this.onFirstAnswer = undefined;
+    waiting?.(false);
   }
 
   /** Stops keepalives and deletes the lease (and every key bound to it) now. */
-  async revoke(): Promise<void> {
+  revoke(): Promise<void> {
     this.release();
-    const member = this.members[this.memberIndex];
-    await member.leaseClient.leaseRevoke({ ID: this.leaseId }, { deadline: callEndsAt(this.options.callTimeoutMs) });
+    return new Promise((resolve, reject) =>
+      this.ports.transport.revoke(this.memberIndex, this.leaseId, this.options.callTimeoutMs, (r) => (r.ok ? resolve() : reject(new Error(r.error)))),
+    );
   }
 
   private start(): void {
     this.stopped = false;
-    this.lastSendMs = -Infinity;
-    void this.openStream();
+    this.ledger.streamDropped();
+    this.openStream();
+  }
+
+  private dropChannel(): void {
+    this.streamEpoch++;
+    this.ledger.streamDropped();
+    const old = this.channel;
+    this.channel = undefined;
+    old?.close();
   }
 
   /**
@@ -162,52 +178,36 @@ export class LeaseKeeper {
    * response deadline of the oldest unanswered one. (An idle agent wakes about 4 times per TTL.)
    */
   private schedule(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.stopped || !this.stream) return;
-    const nowMs = this.clock.monotonicMs();
-    let dueMs = this.lastSendMs + this.intervalMs;
-    const oldest = this.pendingSendsMs[0];
-    if (oldest !== undefined) dueMs = Math.min(dueMs, oldest + this.responseTimeoutMs + 1);
-    this.timer = setTimeout(() => this.tick(), Math.max(0, dueMs - nowMs));
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    if (this.stopped || !this.channel) return;
+    // At least 1 ms (as Node's timers): a due time a float rounding short of now must not re-arm at now forever.
+    const delayMs = Math.max(1, this.ledger.nextDueMs() - this.ports.clock.monotonicMs());
+    this.cancelTimer = this.ports.timers.after(delayMs, () => {
+      this.cancelTimer = undefined;
+      this.tick();
+    });
   }
 
   private tick(): void {
-    this.timer = undefined;
-    if (this.stopped) return;
-    const nowMs = this.clock.monotonicMs();
-    const oldest = this.pendingSendsMs[0];
-    if (oldest !== undefined && nowMs - oldest > this.responseTimeoutMs) {
-      this.listener.late({ sentAtMs: oldest, waitedMs: nowMs - oldest, peer: this.peer });
+    if (this.stopped || !this.channel) return;
+    const nowMs = this.ports.clock.monotonicMs();
+    const late = this.ledger.late(nowMs);
+    if (late) {
+      this.listener.late({ ...late, peer: this.channel.peer() });
       this.replaceStream();
       return;
     }
-    if (this.stream && nowMs - this.lastSendMs >= this.intervalMs) {
-      this.lastSendMs = nowMs;
-      this.pendingSendsMs.push(nowMs);
-      try {
-        this.stream.write({ ID: this.leaseId });
-      } catch {
-        this.replaceStream();
-        return;
-      }
+    if (this.ledger.sendDue(nowMs)) {
+      this.ledger.sent(nowMs);
+      this.channel.send(this.leaseId);
     }
     this.schedule();
   }
 
   private replaceStream(): void {
-    const old = this.stream;
-    this.stream = undefined;
-    this.pendingSendsMs = [];
-    this.peer = '';
-    if (old) {
-      this.memberIndex = (this.memberIndex + 1) % this.members.length;
-      try {
-        old.cancel();
-      } catch {
-        // already closed
-      }
-    }
+    if (this.channel) this.memberIndex = (this.memberIndex + 1) % this.ports.transport.memberCount;
+    this.dropChannel();
     this.reopenLater();
   }
 
@@ -217,66 +217,67 @@ export class LeaseKeeper {
    * has a leader every stream fails at once, and reopening without a pause was a busy loop.
    */
   private reopenLater(): void {
-    if (this.reopenTimer || this.stopped) return;
-    const delayMs = backoffDelayMs(this.streamFailures++, reopenPolicy(this.intervalMs), this.options.jitter);
+    if (this.cancelReopen || this.stopped) return;
+    const delayMs = backoffDelayMs(this.streamFailures++, reopenPolicy(this.ledger.pacing.intervalMs), this.options.jitter);
     if (delayMs === 0) {
-      void this.openStream();
+      this.openStream();
       return;
     }
-    this.reopenTimer = setTimeout(() => {
-      this.reopenTimer = undefined;
-      void this.openStream();
-    }, delayMs);
+    this.cancelReopen = this.ports.timers.after(delayMs, () => {
+      this.cancelReopen = undefined;
+      this.openStream();
+    });
   }
 
-  private async openStream(): Promise<void> {
-    if (this.opening || this.stopped || this.stream) return;
+  private openStream(): void {
+    if (this.opening || this.stopped || this.channel) return;
     this.opening = true;
-    try {
-      const stream = await this.members[this.memberIndex].leaseClient.leaseKeepAlive();
-      if (this.stopped) {
-        stream.cancel();
-        return;
-      }
-      stream.on('data', (res: ILeaseKeepAliveResponse) => this.onResponse(stream, res));
-      stream.on('error', () => {
-        if (stream === this.stream) this.replaceStream();
-      });
-      stream.on('end', () => {
-        if (stream === this.stream) this.replaceStream();
-      });
-      this.stream = stream;
-      this.lastSendMs = -Infinity; // send at once on a new stream
-      this.opening = false;
-      this.tick();
-    } catch {
-      // Could not open on this member: try the next one after the backoff.
-      this.memberIndex = (this.memberIndex + 1) % this.members.length;
-      this.opening = false;
-      this.streamFailures = Math.max(this.streamFailures, 1); // never at once: 100 ms at least, as before
-      this.reopenLater();
-    }
+    const epoch = ++this.streamEpoch;
+    this.ports.transport.open(
+      this.memberIndex,
+      {
+        answer: (ttlSec) => {
+          if (epoch === this.streamEpoch) this.onAnswer(ttlSec);
+        },
+        ended: () => {
+          if (epoch === this.streamEpoch && this.channel) this.replaceStream();
+        },
+      },
+      (r) => {
+        this.opening = false;
+        if (!r.ok) {
+          // Could not open on this member: try the next one after the backoff.
+          this.memberIndex = (this.memberIndex + 1) % this.ports.transport.memberCount;
+          this.streamFailures = Math.max(this.streamFailures, 1); // never at once: 100 ms at least
+          this.reopenLater();
+          return;
+        }
+        if (this.stopped || epoch !== this.streamEpoch) {
+          r.value.close();
+          return;
+        }
+        this.channel = r.value;
+        this.ledger.streamDropped(); // a new stream sends at once
+        this.tick();
+      },
+    );
   }
 
-  private onResponse(stream: KeepAliveStream, res: ILeaseKeepAliveResponse): void {
-    if (stream !== this.stream) return; // an abandoned stream: its send times are gone
+  private onAnswer(ttlSec: number): void {
+    if (!this.channel) return;
     this.streamFailures = 0;
-    const sentAtMs = this.pendingSendsMs.shift();
-    if (!this.peer) this.peer = (stream as unknown as { getPeer?: () => string }).getPeer?.() ?? '?';
-    const ttlSec = Number(res.TTL);
-    if (ttlSec <= 0) {
+    const nowMs = this.ports.clock.monotonicMs();
+    const answer = this.ledger.answered(ttlSec, nowMs);
+    if (answer.kind === 'lost') {
       this.release();
       this.listener.lost('etcd reports the lease expired or revoked (TTL 0)');
       return;
     }
     this.schedule();
-    if (sentAtMs === undefined) return;
-    this.listener.answered?.(this.clock.monotonicMs() - sentAtMs, this.peer);
-    this.grantedTtlSec = ttlSec;
-    const validUntilMs = sentAtMs + ttlSec * 1000;
-    if (validUntilMs > this.validUntilMs) {
-      this.validUntilMs = validUntilMs;
-      this.listener.renewed(validUntilMs);
+    if (answer.rttMs !== null) this.listener.answered?.(answer.rttMs, this.channel.peer());
+    if (answer.kind === 'renewed') {
+      this.listener.renewed(answer.validUntilMs);
+      this.onFirstAnswer?.(true);
     }
   }
 }

@@ -3,7 +3,7 @@
 // the owner's keepalives). Only hosts the core names are watched, twice per keepalive period.
 // An unanswered request yields no observation — suspicion needs a fresh answer from etcd.
 import type { Etcd3 } from 'etcd3';
-import type { Clock } from '../shell/clock.js';
+import type { Clock } from '../ports/clock.js';
 import { observeIntervalMs, type LeaseObservation } from '../core/fence-targets.js';
 import { callEndsAt } from './client.js';
 

@@ -21,13 +21,14 @@ import { adoptOwnership, afterAcquire, afterMonitor, afterProbe, afterRelease, a
 import { emptyLocalSet, type ClusterView, type LeaseState, type LocalSet, type OwnerRecord, type SetDecision } from '../core/types.js';
 import { makeEtcdClient, type EtcdConnection } from '../etcd/client.js';
 import { Keys } from '../etcd/keys.js';
-import { LeaseKeeper } from '../etcd/lease-keeper.js';
+import { LeaseKeeper, type KeeperPorts } from '../etcd/lease-keeper.js';
+import { etcdLeaseTransport } from '../etcd/lease-transport.js';
 import { ClusterStore } from '../etcd/store.js';
 import { ViewBuilder } from '../etcd/view.js';
 import { PrefixWatcher } from '../etcd/watcher.js';
 import { resolveAgent, type AgentRef } from '../ocf/resolve.js';
 import { runAction, type ActionResult, type OcfAction } from '../ocf/runner.js';
-import type { Clock } from './clock.js';
+import { systemTimers, type Clock } from '../ports/clock.js';
 import { EventLog } from './events.js';
 import type { Logger } from './log.js';
 import { startHealthServer, type HealthServer, type ProbeState } from './health.js';
@@ -37,7 +38,7 @@ import { Fencer } from './fencer.js';
 import { devicesToMonitor, fenceTargets, leasesToObserve } from '../core/fence-targets.js';
 import { DeviceMonitor } from './device-monitor.js';
 import { Watchdog } from './watchdog.js';
-import { Backoff, seededJitter } from './backoff.js';
+import { Backoff, seededJitter } from '../core/backoff.js';
 import { clearInflight, killLeftoverStarts, recordInflight } from './inflight.js';
 import { parseDurationMs } from '../config/duration.js';
 import { LeaseObserver } from '../etcd/lease-observer.js';
@@ -92,6 +93,7 @@ export class HostAgent {
   private readonly keys: Keys;
   private readonly client: Etcd3;
   private readonly memberClients: Etcd3[];
+  private readonly keeperPorts: KeeperPorts;
   private readonly endpoints: string[];
   private readonly store: ClusterStore;
   private readonly watcher: PrefixWatcher;
@@ -152,6 +154,7 @@ export class HostAgent {
     this.jitter = seededJitter(config.node);
     this.client = makeEtcdClient(conn);
     this.memberClients = conn.endpoints.map((e) => makeEtcdClient(conn, [e]));
+    this.keeperPorts = { transport: etcdLeaseTransport(this.memberClients), clock: this.clock, timers: systemTimers };
     this.endpoints = conn.endpoints;
     this.store = new ClusterStore(this.client, this.keys);
     this.viewBuilder = new ViewBuilder(this.keys.prefix);
@@ -269,7 +272,7 @@ export class HostAgent {
 
   /** A lease keeper for this agent (not yet granted or resumed): one way to build it, for every lease it holds. */
   private newKeeper(ttlSec: number): LeaseKeeper {
-    const keeper: LeaseKeeper = new LeaseKeeper(this.memberClients, { ttlSec, callTimeoutMs: 2000, jitter: this.jitter }, this.clock, {
+    const keeper: LeaseKeeper = new LeaseKeeper(this.keeperPorts, { ttlSec, callTimeoutMs: 2000, jitter: this.jitter }, {
       renewed: () => this.onLeaseRenewed(),
       answered: (rttMs, peer) => agentMetrics.keepaliveAnswered(rttMs, peer),
       late: (info) => this.log.warn({ waitedMs: Math.round(info.waitedMs), peer: info.peer }, 'lease keepalive late; moving to next etcd member'),
@@ -828,14 +831,22 @@ export class HostAgent {
         if (!keeper || !this.leaseValid(config.timing.fenceMargin)) return;
         if (this.siblingActiveHere(name)) return; // another instance's resources (the same ones) are in use here
         agentMetrics.takeoverDecided(name, view, action, config.timing.leaseTtl);
-        const out = await this.store.acquire(name, this.node, keeper.leaseId, action.holderRevision, {
+        const out = await this.store.acquire({
+          set: name,
           node: this.node,
-          released: false,
-          unsettled: action.unsettled,
-          graceMs: takeoverGraceMs(rt.spec, config.timing.fenceMargin),
-          reason: decision.reason,
-          atWallMs: this.clock.wallMs(),
-        }, action.clearsIntent, this.siblingOwnersAsSeen(name, view, config));
+          leaseId: keeper.leaseId,
+          holderRevision: action.holderRevision,
+          holder: {
+            node: this.node,
+            released: false,
+            unsettled: action.unsettled,
+            graceMs: takeoverGraceMs(rt.spec, config.timing.fenceMargin),
+            reason: decision.reason,
+            atWallMs: this.clock.wallMs(),
+          },
+          clearsIntent: action.clearsIntent !== undefined,
+          unchangedOwners: this.siblingOwnersAsSeen(name, view, config),
+        });
         agentMetrics.takeoverCommitted(name, out.status === 'committed');
         if (out.status === 'rejected') {
           // Lost the race — or our own copy committed and this is what a re-sent copy saw. If the

@@ -6,7 +6,7 @@ import type { ClusterConfig } from '../config/cluster-schema.js';
 import { monitorDevice } from '../fence/device.js';
 import type { ClusterStore } from '../etcd/store.js';
 import type { Logger } from './log.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../ports/clock.js';
 
 /** A device this host just became responsible for is checked this soon (not all at once at start). */
 const FIRST_CHECK_MS = 2000;

@@ -3,7 +3,7 @@
 // milliseconds, then the node and a per-process sequence number, so agents never collide.
 import type { Etcd3 } from 'etcd3';
 import type { Keys } from '../etcd/keys.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../ports/clock.js';
 
 export interface EventRecord {
   atWallMs: number;

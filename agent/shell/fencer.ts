@@ -21,7 +21,7 @@ import { deviceFenceHow, fenceRecordJson } from '../fence/record.js';
 import type { ClusterStore } from '../etcd/store.js';
 import type { EventLog } from './events.js';
 import type { Logger } from './log.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../ports/clock.js';
 import { agentMetrics } from './metrics.js';
 
 const FIRST_RETRY_MS = 1000;

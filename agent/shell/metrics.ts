@@ -20,7 +20,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClusterView, SetAction } from '../core/types.js';
 import type { ActionResult } from '../ocf/runner.js';
 import { baseSetName } from '../core/clones.js';
-import { systemClock } from './clock.js';
+import { systemClock } from '../ports/clock.js';
 
 export type TakeoverCause = 'initial' | 'host-lost' | 'fenced' | 'released' | 'switchover' | 'move' | 'monitor-failure' | 'self-fence' | 'stop-failed';
 export type Phase = 'detection' | 'fence' | 'acquire' | 'gate' | 'start' | 'stop' | 'handover';

@@ -1,7 +1,7 @@
 // hactl agent [--config F]: the host agent in the foreground (what systemd starts).
 import { connectionFromHostConfig, makeEtcdClient, type EtcdConnection } from '../../agent/etcd/client.js';
 import { Keys } from '../../agent/etcd/keys.js';
-import { systemClock } from '../../agent/shell/clock.js';
+import { systemClock } from '../../agent/ports/clock.js';
 import { HostAgent } from '../../agent/shell/agent.js';
 import { makeLogger } from '../../agent/shell/log.js';
 import { HostConfigReloader } from '../../agent/shell/reload.js';

@@ -8,6 +8,8 @@ import { connect, etcdErrorLine, type GlobalOptions, type Session } from '../con
 import { notFound, refused, timedOut, usageError } from '../errors.js';
 import { followStatus, type Following } from '../follow.js';
 import { readView, type SetStatus } from '../status-model.js';
+import { commitTxn } from '../../agent/etcd/commit.js';
+import { failoverIntentTxn } from '../../agent/etcd/txns.js';
 
 export interface FailoverOptions extends GlobalOptions {
   to?: string;
@@ -59,17 +61,10 @@ async function requestFailover(session: Session, set: string, to: string | undef
   }
   const target = to ?? candidates[0];
   if (target === undefined) throw refused(`cannot fail ${set} over: ${noEligibleReason({ ranked: [], excluded: placement.excluded })}`);
-  const intent = JSON.stringify({ to: target, requestedAtWallMs: Date.now(), by: `${userInfo().username}@${hostname()}` });
-  let res;
-  try {
-    res = await session.client
-      .if(session.keys.owner(set), 'Create', '==', owner.token)
-      .then(session.client.put(session.keys.failoverIntent(set)).value(intent))
-      .commit();
-  } catch (err) {
-    throw etcdErrorLine(err, session.config.etcd.endpoints, { doing: 'fail over', key: session.keys.failoverIntent(set), who: session.identity });
-  }
-  if (!res.succeeded) throw refused(`the owner of ${set} changed while requesting the failover; look at hactl status and try again`);
+  const intent = { to: target, requestedAtWallMs: Date.now(), by: `${userInfo().username}@${hostname()}` };
+  const out = await commitTxn(session.client, failoverIntentTxn(session.keys, set, owner.token, intent));
+  if (out.status === 'unknown') throw etcdErrorLine(new Error(out.error), session.config.etcd.endpoints, { doing: 'fail over', key: session.keys.failoverIntent(set), who: session.identity });
+  if (out.status === 'rejected') throw refused(`the owner of ${set} changed while requesting the failover; look at hactl status and try again`);
   return { target, fromNode: owner.node, token: owner.token };
 }
 

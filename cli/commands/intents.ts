@@ -12,6 +12,8 @@ import { CliError, EXIT, notFound, refused, usageError } from '../errors.js';
 import { readView } from '../status-model.js';
 import { eventKeySuffix, type EventRecord } from '../../agent/shell/events.js';
 import { waitForMove, waitTimeoutMs } from './failover.js';
+import { commitTxn } from '../../agent/etcd/commit.js';
+import { clearFailedMarkTxn, failoverIntentTxn } from '../../agent/etcd/txns.js';
 
 /** A ban without --for lasts until `hactl clear`; stored as the largest time a Date can hold. */
 export const BAN_FOREVER_WALL_MS = 8_640_000_000_000_000;
@@ -69,14 +71,12 @@ export async function moveCommand(set: string, node: string, opts: GlobalOptions
       const why = placement.excluded.find((e) => e.startsWith(`${node} `)) ?? `${node} is not in ${set}.prefer`;
       throw refused(`cannot move ${set} to ${node}: ${why}`);
     }
-    const intent = JSON.stringify({ to: node, move: true, requestedAtWallMs: Date.now(), by: by() });
-    const k = session.keys;
-    await commit(session, `moving ${set}`, () =>
-      session.client
-        .if(k.owner(set), 'Create', '==', owner?.token ?? 0)
-        .then(session.client.put(k.failoverIntent(set)).value(intent))
-        .commit(),
-    );
+    const intent = { to: node, move: true, requestedAtWallMs: Date.now(), by: by() };
+    await commit(session, `moving ${set}`, async () => {
+      const out = await commitTxn(session.client, failoverIntentTxn(session.keys, set, owner?.token ?? 0, intent));
+      if (out.status === 'unknown') throw new Error(out.error);
+      return { succeeded: out.status === 'committed' };
+    });
     if (opts.wait) return waitForMove(session, set, owner?.node ?? null, node, owner?.token ?? 0, timeoutMs, opts);
     say(opts, { set, to: node, requested: true }, `move of ${set} to ${node} requested${owner ? ` (from ${owner.node})` : ''}; it is cleared once ${set} runs there`);
   });
@@ -195,11 +195,10 @@ export async function cleanupCommand(set: string, resource: string | undefined, 
     await commit(session, `cleaning up ${set}`, async () => {
       // A fatal failure (rc 6) marked the set failed everywhere: cleanup lifts the mark.
       if (holder?.failed) {
-        const res = await session.client
-          .if(k.holder(set), 'Mod', '==', holder.modRevision)
-          .then(session.client.put(k.holder(set)).value(JSON.stringify({ node: holder.node, released: true, reason: `cleanup by ${by()}`, atWallMs: Date.now() })))
-          .commit();
-        if (!res.succeeded) return { succeeded: false };
+        const kept = { node: holder.node, unsettled: holder.unsettled, ...(holder.graceMs !== undefined ? { graceMs: holder.graceMs } : {}) };
+        const out = await commitTxn(session.client, clearFailedMarkTxn(k, set, holder.modRevision, { ...kept, released: true, reason: `cleanup by ${by()}`, atWallMs: Date.now() }));
+        if (out.status === 'unknown') throw new Error(out.error);
+        if (out.status === 'rejected') return { succeeded: false };
       }
       // Bans that failures caused (not operator bans) go with the fail counts.
       const bans = await session.client.getAll().prefix(k.bansOf(set)).strings();

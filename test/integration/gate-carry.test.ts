@@ -91,3 +91,27 @@ test('SIGTERM of a host whose stop failed does not release its set: the next own
     await tc.dispose();
   }
 });
+
+test('hactl cleanup of a set marked failed keeps the hosts not yet settled: the next owner still waits for their fence', async () => {
+  const tc = await startTestCluster({ nodes: 1 });
+  try {
+    await waitOnline(tc, 1);
+    // A set released with a fatal-failure mark while a host (n9, gone) was not yet settled — as a
+    // release during a blocked takeover writes it. Cleanup lifts the mark; it must not lift the gate.
+    const holder = { node: 'n9', released: true, unsettled: [{ node: 'n9', afterRevision: 1 }], failed: 'fatal failure (rc 6) of s1-r1', reason: 'test', atWallMs: Date.now() };
+    await tc.client.put(tc.keys.holder('S1')).value(JSON.stringify(holder));
+    await tc.applyConfig(dummySetYaml({ prefer: ['n1'], extra: '    requireFencing: true' }));
+    await tc.waitFor('S1 failed', 10_000, (s) => s.sets.some((x) => x.name === 'S1' && x.state === 'failed'));
+
+    const t0 = Date.now();
+    assert.equal((await tc.hactl(['cleanup', 'S1'])).code, 0);
+    await tc.waitFor('S1 blocked on n1', 10_000, (s) => s.sets.some((x) => x.name === 'S1' && x.state === 'blocked' && x.node === 'n1'));
+    await sleep(2000);
+    assert.deepEqual(await startsSince(tc, ['n1'], t0), [], 'n1 must not start S1 before n9 is fenced');
+    const after = JSON.parse((await tc.client.get(tc.keys.holder('S1')).string()) ?? '{}') as { unsettled?: { node: string }[] };
+    assert.deepEqual(after.unsettled?.map((u) => u.node), ['n9']);
+    assert.match((await tc.set('S1'))?.reason ?? '', /n9/, 'blocked because of n9, not for another reason');
+  } finally {
+    await tc.dispose();
+  }
+});

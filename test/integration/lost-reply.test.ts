@@ -26,7 +26,7 @@ test('an acquire that commits while its reply is lost is reported unknown, never
     // A first call opens the proxied connection; its replies are then held back.
     await client.get(keys.config()).string();
     proxy.holdReplies();
-    const out = await store.acquire('S', 'h1', String(lease.ID), 0, { node: 'h1', released: false, unsettled: [], reason: 'test', atWallMs: 0 });
+    const out = await store.acquire({ set: 'S', node: 'h1', leaseId: String(lease.ID), holderRevision: 0, holder: { node: 'h1', released: false, unsettled: [], reason: 'test', atWallMs: 0 } });
     const owner = (await direct.get(keys.owner('S')).exec()).kvs[0];
     assert.ok(owner, 'the transaction committed (the owner key exists)');
     assert.equal(String(owner.lease), String(lease.ID));

@@ -60,7 +60,7 @@ test('concurrent acquire transactions: exactly one wins and its revision is the 
       leases.push(String(lease.ID));
     }
     const outcomes = await Promise.all(
-      clients.map((c, i) => new ClusterStore(c, keys).acquire('S', `h${i}`, leases[i], 0, { node: `h${i}`, released: false, unsettled: [], reason: 'test', atWallMs: 0 })),
+      clients.map((c, i) => new ClusterStore(c, keys).acquire({ set: 'S', node: `h${i}`, leaseId: leases[i], holderRevision: 0, holder: { node: `h${i}`, released: false, unsettled: [], reason: 'test', atWallMs: 0 } })),
     );
     const won = outcomes.filter((o) => o.status === 'committed');
     assert.equal(won.length, 1);

@@ -124,7 +124,7 @@ export class Checker implements CheckerPort, EtcdObserver {
       const ownerSet = this.setOf(op.key, 'owners');
       const statusSet = this.setOf(op.key, 'status');
       if (ownerSet !== null) this.checkOwnerOp(ownerSet, op, req, before, revision);
-      if (statusSet !== null && !req.compares.some((c) => c.key === this.w.keys.owner(statusSet) && c.target === 'create' && c.value > 0)) {
+      if (statusSet !== null && !req.compares.some((c) => c.key === this.w.keys.owner(statusSet) && c.target === 'create' && Number(c.value) > 0)) {
         this.fail('txn-only', `status/${statusSet} written without comparing the fencing token`);
       }
     }

@@ -11,10 +11,12 @@ import { highestActive } from '../../agent/core/decide.js';
 import { adoptOwnership, afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, type ActionOutcome } from '../../agent/core/results.js';
 import { emptyLocalSet, type ClusterView, type LocalSet, type SetDecision, type Unsettled } from '../../agent/core/types.js';
 import type { ViewBuilder, KvEntry } from '../../agent/etcd/view.js';
-import type { Op, TxnRequest, TxnResult } from './sim-etcd.js';
+import type { TxnRequest, TxnResult } from './sim-etcd.js';
 import type { SimEnv } from './sim-env.js';
 import type { ActionHandle, SimHost } from './sim-host.js';
-import { SimKeeper } from './sim-keeper.js';
+import { simKeeper } from './sim-lease.js';
+import { acquireTxn, clearIntentTxn, putNodeTxn, releaseTxn, writeStatusTxn } from '../../agent/etcd/txns.js';
+import type { LeaseKeeper } from '../../agent/etcd/lease-keeper.js';
 import type { OcfAction } from './sim-runner.js';
 
 const DEFAULT_LEASE_TTL_SEC = 5;
@@ -39,7 +41,7 @@ interface SetRuntime {
 }
 
 export class AgentProc {
-  keeper: SimKeeper | undefined;
+  keeper: LeaseKeeper | undefined;
   granting = false;
   view: ClusterView | undefined;
   readonly sets = new Map<string, SetRuntime>();
@@ -114,11 +116,12 @@ export class AgentProc {
   /** agent.ts establishLease(): resume the saved lease unless fenced since, else grant; then register. */
   private establishLease(ttlSec: number, tryResume: boolean, done: () => void): void {
     this.granting = true;
-    const keeper: SimKeeper = new SimKeeper(this.host, this.epoch, this.env.net, this.env.etcd, ttlSec, {
+    const keeper: LeaseKeeper = simKeeper(this.host, this.epoch, this.env.net, this.env.etcd, this.env.prng, ttlSec, {
       renewed: () => {
         this.host.leaseRenewed(keeper.leaseId);
         this.onLeaseRenewed();
       },
+      late: (info) => this.env.trace(this.me, `keepalive late by ${Math.round(info.waitedMs)}ms; new stream`),
       lost: (reason) => this.onLeaseLost(keeper, reason),
     });
     const saved = tryResume ? this.host.leaseFile : null;
@@ -128,13 +131,13 @@ export class AgentProc {
       this.register(keeper, ttlSec, done);
     };
     const grantLoop = (): void =>
-      keeper.grant(ttlSec, (ok) => {
-        if (ok) withLease(false);
+      keeper.grantWith((r) => {
+        if (r.ok) withLease(false);
         else this.later(500, grantLoop);
       });
     const resumeUnlessFenced = (fencedSince: boolean): void => {
       if (fencedSince) this.env.trace(this.me, `fenced since lease ${saved?.leaseId} was registered: not resuming it`);
-      if (saved && saved.node === this.me && !fencedSince) keeper.resume(saved.leaseId, saved.ttlSec, saved.ttlSec * 1000, (alive) => (alive ? withLease(true) : grantLoop()));
+      if (saved && saved.node === this.me && !fencedSince) keeper.resumeWith(saved.leaseId, saved.ttlSec, saved.ttlSec * 1000, (alive) => (alive ? withLease(true) : grantLoop()));
       else grantLoop();
     };
     // BUG-7 fix (agent.ts fencedSince): a fence recorded after the saved lease's registration
@@ -154,16 +157,10 @@ export class AgentProc {
    * the lease, member key) every 250 ms until it commits, then the lease file is written. BUG-9 fix:
    * when the lease has died meanwhile, release it and start over with a new one.
    */
-  private register(keeper: SimKeeper, ttlSec: number, done: () => void, attempt = 0): void {
+  private register(keeper: LeaseKeeper, ttlSec: number, done: () => void, attempt = 0): void {
     const k = this.env.keys;
     const startedAtWallMs = this.host.wallMs();
-    const req: TxnRequest = {
-      compares: [],
-      ops: [
-        { kind: 'put', key: k.node(this.me), value: JSON.stringify({ startedAtWallMs, pid: 4242 }), lease: keeper.leaseId },
-        { kind: 'put', key: k.member(this.me), value: JSON.stringify({ lastJoinedWallMs: startedAtWallMs }) },
-      ],
-    };
+    const req = putNodeTxn(k, this.me, keeper.leaseId, { startedAtWallMs, pid: 4242 });
     this.txn(req, (out) => {
       if (out.status === 'committed') {
         this.registeredRevision = out.revision;
@@ -194,7 +191,7 @@ export class AgentProc {
   }
 
   /** agent.ts onLeaseLost(): with no lease every set stops; a new lease is established. */
-  private onLeaseLost(keeper: SimKeeper, reason: string): void {
+  private onLeaseLost(keeper: LeaseKeeper, reason: string): void {
     if (keeper !== this.keeper) return;
     this.env.trace(this.me, `lease ${keeper.leaseId} lost: ${reason}`);
     this.keeper = undefined;
@@ -374,8 +371,7 @@ export class AgentProc {
       case 'clear-intent': {
         const intent = view.failoverIntents.get(name);
         if (!intent) return done();
-        const key = this.env.keys.failoverIntent(name);
-        return this.txn({ compares: [{ key, target: 'mod', value: intent.modRevision }], ops: [{ kind: 'delete', key }] }, (out) => {
+        return this.txn(clearIntentTxn(this.env.keys, name, intent.modRevision), (out) => {
           if (out.status !== 'unknown') rt.awaitRevision = out.revision;
           done();
         });
@@ -389,19 +385,8 @@ export class AgentProc {
     const keeper = this.keeper;
     if (!keeper || !keeper.isValid(config.timing.fenceMargin)) return done();
     const k = this.env.keys;
-    const holder = JSON.stringify({ node: this.me, released: false, unsettled: action.unsettled, graceMs: this.graceMs(rt.spec, config.timing.fenceMargin), reason, atWallMs: this.host.wallMs() });
-    const req: TxnRequest = {
-      compares: [
-        { key: k.owner(name), target: 'create', value: 0 },
-        { key: k.holder(name), target: 'mod', value: action.holderRevision },
-      ],
-      ops: [
-        { kind: 'put', key: k.owner(name), value: JSON.stringify({ node: this.me }), lease: keeper.leaseId },
-        { kind: 'put', key: k.holder(name), value: holder },
-        // A move to this node is done once it owns the set: the intent goes in the same transaction.
-        ...(action.clearsIntent !== undefined ? [{ kind: 'delete' as const, key: k.failoverIntent(name) }] : []),
-      ],
-    };
+    const holder = { node: this.me, released: false, unsettled: action.unsettled, graceMs: this.graceMs(rt.spec, config.timing.fenceMargin), reason, atWallMs: this.host.wallMs() };
+    const req = acquireTxn(k, { set: name, node: this.me, leaseId: keeper.leaseId, holderRevision: action.holderRevision, holder, clearsIntent: action.clearsIntent !== undefined });
     this.txn(req, (out) => {
       this.env.trace(this.me, `acquire ${name} (${action.dirty ? 'dirty' : 'clean'}): ${out.status}${out.status === 'unknown' ? '' : ` rev ${out.revision}`}`);
       if (out.status === 'rejected') {
@@ -424,13 +409,8 @@ export class AgentProc {
     // BUG-4 fix (agent.ts execute 'release'): hosts not yet settled stay on record for the next owner.
     const unsettled = this.env.reverted('BUG-4') ? [] : rt.local.unsettled;
     const holder = { node: this.me, released: true, unsettled, handoffTo: action.handoffTo, failed: action.failed, reason, atWallMs: this.host.wallMs() };
-    const ops: Op[] = [
-      { kind: 'delete', key: k.owner(name) },
-      { kind: 'put', key: k.holder(name), value: JSON.stringify(holder) },
-      { kind: 'delete', key: k.failoverIntent(name) },
-    ];
-    if (action.ban) ops.push({ kind: 'put', key: k.ban(name, this.me), value: JSON.stringify({ untilWallMs: action.ban.untilWallMs, reason: action.ban.reason }) });
-    this.txn({ compares: [{ key: k.owner(name), target: 'create', value: token }], ops }, (out) => {
+    const ban = action.ban ? { node: this.me, ...action.ban } : undefined;
+    this.txn(releaseTxn(k, name, token, holder, ban), (out) => {
       this.env.trace(this.me, `release ${name} token ${token}${action.handoffTo ? ` to ${action.handoffTo}` : ''}: ${out.status}`);
       if (out.status === 'committed') {
         rt.local = afterRelease(rt.local);
@@ -548,7 +528,7 @@ export class AgentProc {
     if (json === rt.statusJson) return;
     rt.statusJson = json;
     const k = this.env.keys;
-    this.txn({ compares: [{ key: k.owner(name), target: 'create', value: owner.token }], ops: [{ kind: 'put', key: k.status(name), value: json }] }, (out) => {
+    this.txn(writeStatusTxn(k, name, owner.token, JSON.parse(json) as Record<string, unknown>), (out) => {
       if (out.status !== 'committed') rt.statusJson = '';
     });
   }

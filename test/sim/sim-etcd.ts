@@ -8,19 +8,11 @@
 // dies at a server time in [TTL, TTL + 0.5 s] after its last renewal. A leader change gives every
 // lease a fresh full TTL (no lease checkpointing in etcd 3.4): expiry only ever moves later.
 import type { KvEntry } from '../../agent/etcd/view.js';
+import type { Compare, Txn } from '../../agent/etcd/txns.js';
 
-export interface Compare {
-  key: string;
-  target: 'create' | 'mod';
-  value: number;
-}
-
-export type Op = { kind: 'put'; key: string; value: string; lease?: string } | { kind: 'delete'; key: string };
-
-export interface TxnRequest {
-  compares: Compare[];
-  ops: Op[];
-}
+// The product's transactions (agent/etcd/txns.ts), evaluated here as etcd evaluates them.
+export type { Compare, Op } from '../../agent/etcd/txns.js';
+export type TxnRequest = Txn;
 
 export interface TxnResult {
   succeeded: boolean;
@@ -67,11 +59,7 @@ export class SimEtcd {
   }
 
   txn(req: TxnRequest): TxnResult {
-    const ok = req.compares.every((c) => {
-      const e = this.kv.get(c.key);
-      const actual = e === undefined ? 0 : c.target === 'create' ? e.createRevision : e.modRevision;
-      return actual === c.value;
-    });
+    const ok = req.compares.every((c) => this.holds(c));
     if (!ok || req.ops.length === 0) return { succeeded: ok, revision: this.revision };
     for (const op of req.ops) {
       // etcd refuses the whole transaction ("requested lease not found"): the caller sees an error.
@@ -86,6 +74,14 @@ export class SimEtcd {
     }
     this.observer.txnCommitted?.(req, (k) => snapshot.get(k), rev);
     return { succeeded: true, revision: rev };
+  }
+
+  /** One comparison, as etcd makes it: an absent key has revisions 0 and lease 0. */
+  private holds(c: Compare): boolean {
+    const e = this.kv.get(c.key);
+    const actual = c.target === 'lease' ? (e?.lease ?? '0') : e === undefined ? 0 : c.target === 'create' ? e.createRevision : e.modRevision;
+    if (c.op === '>') return Number(actual) > Number(c.value);
+    return String(actual) === String(c.value);
   }
 
   /** A plain put (node registration, operator intents, fence records). */
@@ -117,6 +113,12 @@ export class SimEtcd {
     if (!lease) return 0;
     lease.expiresAtMs = this.now() + lease.ttlMs;
     return lease.ttlMs / 1000;
+  }
+
+  /** A revoke reaching the server: the lease and its keys end now (a lease already gone is not an error). */
+  leaseRevoke(id: string): void {
+    const lease = this.leases.get(id);
+    if (lease) this.endLease(lease);
   }
 
   leaseAlive(id: string): boolean {

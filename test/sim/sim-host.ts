@@ -5,7 +5,7 @@
 // is frozen, then run in order when it thaws, exactly as a stopped process sees its timers and
 // sockets after SIGCONT.
 import type { ActionOutcome } from '../../agent/core/results.js';
-import type { KeeperHost } from './sim-keeper.js';
+import type { KeeperHost } from './sim-lease.js';
 import { isActive, planAction, truthAfter, type RunRequest, type Truth } from './sim-runner.js';
 import type { SimEnv } from './sim-env.js';
 import { AgentProc } from './sim-agent.js';

@@ -5,9 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { Etcd3 } from 'etcd3';
+import { etcdLeaseTransport } from '../../agent/etcd/lease-transport.js';
 import { LeaseKeeper } from '../../agent/etcd/lease-keeper.js';
-import { backoffDelayMs, seededJitter } from '../../agent/shell/backoff.js';
-import { systemClock } from '../../agent/shell/clock.js';
+import { backoffDelayMs, seededJitter } from '../../agent/core/backoff.js';
+import { systemClock, systemTimers } from '../../agent/ports/clock.js';
 
 /** A member whose keepalive stream opens, then errors on the next turn ("no leader"). */
 function leaderlessMember(opened: { count: number }): Etcd3 {
@@ -25,7 +26,7 @@ function leaderlessMember(opened: { count: number }): Etcd3 {
 test('keepalive streams that fail at once are reopened with a capped backoff, not in a busy loop', async () => {
   const opened = { count: 0 };
   const members = [leaderlessMember(opened), leaderlessMember(opened), leaderlessMember(opened)];
-  const keeper = new LeaseKeeper(members, { ttlSec: 2, callTimeoutMs: 1000, jitter: seededJitter('n1') }, systemClock, {
+  const keeper = new LeaseKeeper({ transport: etcdLeaseTransport(members), clock: systemClock, timers: systemTimers }, { ttlSec: 2, callTimeoutMs: 1000, jitter: seededJitter('n1') }, {
     renewed: () => undefined,
     late: () => undefined,
     lost: () => undefined,

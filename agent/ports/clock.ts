@@ -12,3 +12,19 @@ export const systemClock: Clock = {
   monotonicMs: () => Number(process.hrtime.bigint()) / 1e6,
   wallMs: () => Date.now(),
 };
+
+/**
+ * The timer port: one-shot timers on the monotonic clock. Production uses Node's timers; the
+ * simulator runs the same code on its virtual time.
+ */
+export interface Timers {
+  /** Runs `task` once, `delayMs` from now; the returned function cancels it (a no-op once run). */
+  after(delayMs: number, task: () => void): () => void;
+}
+
+export const systemTimers: Timers = {
+  after(delayMs, task) {
+    const handle = setTimeout(task, Math.max(0, delayMs));
+    return () => clearTimeout(handle);
+  },
+};
