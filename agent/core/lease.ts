@@ -20,6 +20,18 @@ export interface KeepalivePacing {
   responseTimeoutMs: number;
 }
 
+/**
+ * The one rule of the arithmetic that a mistake would break silently, as a table the keeper takes:
+ * the instant an answer proves the lease from. Production uses LEASE_RULES; the simulator's
+ * mutation tests swap in a broken table to show its checker catches the classic bug.
+ */
+export interface LeaseRules {
+  /** For an answer to a keepalive sent at `sentAtMs` and handled at `answeredAtMs`. */
+  provenFromMs(sentAtMs: number, answeredAtMs: number): number;
+}
+
+export const LEASE_RULES: LeaseRules = { provenFromMs: (sentAtMs) => sentAtMs };
+
 export function defaultPacing(ttlSec: number): KeepalivePacing {
   const quarterMs = (ttlSec * 1000) / 4;
   return { intervalMs: quarterMs, responseTimeoutMs: Math.min(300, quarterMs) };
@@ -42,6 +54,7 @@ export class KeepaliveLedger {
   constructor(
     ttlSec: number,
     readonly pacing: KeepalivePacing = defaultPacing(ttlSec),
+    private readonly rules: LeaseRules = LEASE_RULES,
   ) {
     this.grantedTtlSec = ttlSec;
   }
@@ -96,7 +109,7 @@ export class KeepaliveLedger {
     if (ttlSec <= 0) return { kind: 'lost' };
     if (sentAtMs === undefined) return { kind: 'no-change', rttMs: null };
     this.grantedTtlSec = ttlSec;
-    const validUntilMs = sentAtMs + ttlSec * 1000;
+    const validUntilMs = this.rules.provenFromMs(sentAtMs, nowMs) + ttlSec * 1000;
     if (validUntilMs <= this.validUntilMs) return { kind: 'no-change', rttMs: nowMs - sentAtMs };
     this.validUntilMs = validUntilMs;
     return { kind: 'renewed', validUntilMs, rttMs: nowMs - sentAtMs };

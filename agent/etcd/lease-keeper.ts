@@ -9,7 +9,7 @@
 // RTT is 1–5 ms) drops the stream and reopens it on the NEXT member.
 import type { Clock, Timers } from '../ports/clock.js';
 import type { KeepaliveChannel, LeaseTransport } from '../ports/lease-transport.js';
-import { KeepaliveLedger, defaultPacing } from '../core/lease.js';
+import { KeepaliveLedger, defaultPacing, type LeaseRules } from '../core/lease.js';
 import { backoffDelayMs, type BackoffPolicy } from '../core/backoff.js';
 
 /**
@@ -41,6 +41,8 @@ export interface LeaseKeeperOptions {
   callTimeoutMs: number;
   /** Jitter source for the reconnect backoff (numbers in [0, 1)); seeded by the caller. */
   jitter?: () => number;
+  /** The lease arithmetic's rule table (core/lease.ts LEASE_RULES unless a test swaps it). */
+  rules?: LeaseRules;
 }
 
 export interface KeeperPorts {
@@ -73,7 +75,7 @@ export class LeaseKeeper {
     this.ledger = new KeepaliveLedger(options.ttlSec, {
       intervalMs: options.intervalMs ?? pacing.intervalMs,
       responseTimeoutMs: options.responseTimeoutMs ?? pacing.responseTimeoutMs,
-    });
+    }, options.rules);
   }
 
   get grantedTtlSec(): number {

@@ -32,6 +32,13 @@ const FAULTS: [number, string, Fault][] = [
     h.pause();
     w.sched.after(w.prng.chance(0.5) ? w.prng.range(50, ttlMs(w)) : w.prng.range(ttlMs(w), 3 * ttlMs(w)), () => h.resume());
   }],
+  [2, 'pause in flight', (w) => {
+    // A GC or VM pause right after a keepalive left: its answer is handled only after the thaw.
+    // Validity counted from the answer's handling would claim the whole pause (the classic bug).
+    const h = pickBusyHost(w);
+    h.pauseOnKeepaliveMs = w.prng.range(ttlMs(w), 3 * ttlMs(w));
+    w.trace('nemesis', `${h.name} freezes right after its next keepalive`);
+  }],
   [4, 'partition', (w) => {
     const h = pickBusyHost(w);
     w.net.cut(h.name);

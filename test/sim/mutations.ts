@@ -2,6 +2,7 @@
 // without editing agent/. Each wraps the real decideSet and breaks exactly one rule.
 import { decideSet } from '../../agent/core/decide.js';
 import type { DecideFn } from './sim-env.js';
+import type { LeaseRules } from '../../agent/core/lease.js';
 
 /** Skips the takeover grace (SPEC §5.3): an owner that took over after an expiry starts at once. */
 export const skipGrace: DecideFn = (input) => decideSet({ ...input, local: { ...input.local, graceUntilMs: null } });
@@ -30,4 +31,14 @@ export const MUTATIONS: Record<string, DecideFn> = {
   'skip-gate': skipGate,
   'start-before-fence': startBeforeFence,
   'no-fence-margin': noFenceMargin,
+};
+
+/**
+ * The classic lease bug, in the product's keeper (core/lease.ts rule table): validity counted from
+ * the moment the answer is handled instead of the moment the keepalive was sent.
+ */
+export const arrivalStampedValidity: LeaseRules = { provenFromMs: (_sentAtMs, answeredAtMs) => answeredAtMs };
+
+export const LEASE_MUTATIONS: Record<string, LeaseRules> = {
+  'arrival-stamped-validity': arrivalStampedValidity,
 };

@@ -10,7 +10,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { runSeed, type SeedResult } from './world.js';
-import { MUTATIONS } from './mutations.js';
+import { LEASE_MUTATIONS, MUTATIONS } from './mutations.js';
 import { FIXES, isFix, type Fix } from './reverts.js';
 
 interface Args {
@@ -38,7 +38,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--revert') args.revert = parseReverts(argv[++i]);
     else throw new Error(`unknown argument ${a} (use --seeds N, --start S, --workers W, --mutation NAME, --revert BUG-n)`);
   }
-  if (args.mutation && !(args.mutation in MUTATIONS)) throw new Error(`unknown mutation ${args.mutation}: ${Object.keys(MUTATIONS).join(', ')}`);
+  if (args.mutation && !(args.mutation in MUTATIONS) && !(args.mutation in LEASE_MUTATIONS)) throw new Error(`unknown mutation ${args.mutation}: ${[...Object.keys(MUTATIONS), ...Object.keys(LEASE_MUTATIONS)].join(', ')}`);
   return args;
 }
 
@@ -50,7 +50,7 @@ interface RunSpec {
 }
 
 function runOne(seed: number, spec: RunSpec, tracing: boolean): SeedResult {
-  return runSeed({ seed, tracing, decide: spec.mutation ? MUTATIONS[spec.mutation] : undefined, revert: spec.revert });
+  return runSeed({ seed, tracing, decide: spec.mutation ? MUTATIONS[spec.mutation] : undefined, leaseRules: spec.mutation ? LEASE_MUTATIONS[spec.mutation] : undefined, revert: spec.revert });
 }
 
 function failed(r: Summary): boolean {

@@ -116,9 +116,11 @@ export class AgentProc {
   /** agent.ts establishLease(): resume the saved lease unless fenced since, else grant; then register. */
   private establishLease(ttlSec: number, tryResume: boolean, done: () => void): void {
     this.granting = true;
-    const keeper: LeaseKeeper = simKeeper(this.host, this.epoch, this.env.net, this.env.etcd, this.env.prng, ttlSec, {
-      renewed: () => {
-        this.host.leaseRenewed(keeper.leaseId);
+    const keeper: LeaseKeeper = simKeeper(this.host, this.epoch, this.env.net, this.env.etcd, this.env.prng, this.env.leaseRules, ttlSec, {
+      renewed: (validUntilMs) => {
+        // Only a renewal that proves the lease past now shows the agent was back in time: an
+        // answer to a keepalive sent before a freeze, handled after the thaw, proves nothing.
+        if (validUntilMs > this.host.monotonicMs()) this.host.leaseRenewed(keeper.leaseId);
         this.onLeaseRenewed();
       },
       late: (info) => this.env.trace(this.me, `keepalive late by ${Math.round(info.waitedMs)}ms; new stream`),

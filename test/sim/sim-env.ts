@@ -10,6 +10,7 @@ import type { SimEtcd } from './sim-etcd.js';
 import type { SimNet } from './sim-net.js';
 import type { FaultRates, RunRequest } from './sim-runner.js';
 import type { Fix } from './reverts.js';
+import type { LeaseRules } from '../../agent/core/lease.js';
 
 export type DecideFn = (input: DecideInput) => SetDecision;
 
@@ -39,6 +40,8 @@ export interface SimEnv {
   readonly config: ClusterConfig;
   readonly checker: CheckerPort;
   readonly decide: DecideFn;
+  /** The lease arithmetic's rule table the keepers take (a mutation may swap it). */
+  readonly leaseRules: LeaseRules;
   faultRates(): FaultRates;
   /** Watch lag of a host right now (ms of true time). */
   watchLagMs(host: string): number;

@@ -123,6 +123,20 @@ export class SimHost implements KeeperHost {
     this.startAgent();
   }
 
+  /** Armed by the 'pause in flight' fault: freeze for this long right after the next keepalive leaves. */
+  pauseOnKeepaliveMs: number | null = null;
+
+  keepaliveSent(): void {
+    const forMs = this.pauseOnKeepaliveMs;
+    if (forMs === null) return;
+    this.pauseOnKeepaliveMs = null;
+    // Before the answer can come back (the network's latency is at least 0.3 ms each way).
+    this.env.sched.after(0.1, () => {
+      this.pause();
+      this.env.sched.after(forMs, () => this.resume());
+    });
+  }
+
   pause(): void {
     if (!this.powered || this.paused) return;
     this.paused = true;

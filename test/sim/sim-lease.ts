@@ -9,12 +9,15 @@ import type { KeepaliveChannel, LeaseTransport } from '../../agent/ports/lease-t
 import type { SimEtcd } from './sim-etcd.js';
 import type { NetEndpoint, SimNet } from './sim-net.js';
 import type { Prng } from './prng.js';
+import type { LeaseRules } from '../../agent/core/lease.js';
 
 export interface KeeperHost extends NetEndpoint {
   monotonicMs(): number;
   wallMs(): number;
   /** A timer on the host's monotonic clock, dropped when the agent incarnation ends. */
   timer(epoch: number, delayMs: number, task: () => void): void;
+  /** A keepalive left this host (a fault may freeze the host while its answer is in flight). */
+  keepaliveSent(): void;
 }
 
 /** One-shot timers of one agent incarnation, cancellable. */
@@ -45,7 +48,10 @@ function simLeaseTransport(host: KeeperHost, epoch: number, net: SimNet, etcd: S
     open(_member, handlers, done) {
       let open = true;
       const channel: KeepaliveChannel = {
-        send: (leaseId) => net.stream(host, epoch, () => etcd.leaseKeepAlive(leaseId), (ttlSec) => open && handlers.answer(ttlSec)),
+        send: (leaseId) => {
+          host.keepaliveSent();
+          net.stream(host, epoch, () => etcd.leaseKeepAlive(leaseId), (ttlSec) => open && handlers.answer(ttlSec));
+        },
         close: () => {
           open = false;
         },
@@ -56,7 +62,7 @@ function simLeaseTransport(host: KeeperHost, epoch: number, net: SimNet, etcd: S
   };
 }
 
-export function simKeeper(host: KeeperHost, epoch: number, net: SimNet, etcd: SimEtcd, prng: Prng, ttlSec: number, listener: LeaseKeeperListener): LeaseKeeper {
+export function simKeeper(host: KeeperHost, epoch: number, net: SimNet, etcd: SimEtcd, prng: Prng, rules: LeaseRules, ttlSec: number, listener: LeaseKeeperListener): LeaseKeeper {
   const ports = { transport: simLeaseTransport(host, epoch, net, etcd), clock: host, timers: simTimers(host, epoch) };
-  return new LeaseKeeper(ports, { ttlSec, callTimeoutMs: 2000, jitter: () => prng.float() }, listener);
+  return new LeaseKeeper(ports, { ttlSec, callTimeoutMs: 2000, jitter: () => prng.float(), rules }, listener);
 }

@@ -4,6 +4,7 @@
 //   liveness  everything is healed and no new fault is injected; within a bounded simulated time
 //             every set with an eligible host must run on exactly one host, and intents are honoured.
 import { decideSet } from '../../agent/core/decide.js';
+import { LEASE_RULES, type LeaseRules } from '../../agent/core/lease.js';
 import { placeSet } from '../../agent/core/placement.js';
 import { setRequiresFencing, type ClusterConfig } from '../../agent/config/cluster-schema.js';
 import { Keys } from '../../agent/etcd/keys.js';
@@ -29,6 +30,8 @@ export interface WorldOptions {
   hostCount?: number;
   tracing?: boolean;
   decide?: DecideFn;
+  /** A broken lease rule table (mutations.ts), instead of the product's. */
+  leaseRules?: LeaseRules;
   /** Simulated duration of the fault phase. */
   safetyMs?: number;
   /** Bound of the liveness phase after healing. */
@@ -78,6 +81,7 @@ export class World implements SimEnv {
   readonly hosts: SimHost[];
   readonly checker: Checker;
   readonly decide: DecideFn;
+  readonly leaseRules: LeaseRules;
   private readonly reverts: ReadonlySet<Fix>;
   readonly tracing: boolean;
   readonly driftMax: number;
@@ -99,6 +103,7 @@ export class World implements SimEnv {
     this.tracing = opts.tracing ?? false;
     this.reverts = new Set(opts.revert ?? []);
     this.decide = withReverts(opts.decide ?? decideSet, this.reverts);
+    this.leaseRules = opts.leaseRules ?? LEASE_RULES;
     this.driftMax = opts.driftMax ?? 0.01;
     const cfg = makeConfig(this.prng, opts.hostCount);
     this.config = cfg.config;
