@@ -19,6 +19,7 @@ import { decideSet, highestActive } from '../core/decide.js';
 import { baseSetName, expandClones, INSTANCE_SEPARATOR } from '../core/clones.js';
 import { adoptOwnership, afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, describeOutcome } from '../core/results.js';
 import { emptyLocalSet, type ClusterView, type LeaseState, type LocalSet, type OwnerRecord, type SetDecision } from '../core/types.js';
+import type { Cause } from '../core/causes.js';
 import { makeEtcdClient, type EtcdConnection } from '../etcd/client.js';
 import { Keys } from '../etcd/keys.js';
 import { LeaseKeeper } from '../etcd/lease-keeper.js';
@@ -326,7 +327,7 @@ export class HostAgent {
         await sleep(250);
       }
       await this.persistLease(keeper);
-      if (!resumed) void this.events.append({ what: 'node-online', reason: `${this.node} joined with lease ${keeper.leaseId}` });
+      if (!resumed) void this.events.append({ what: 'node-online', cause: 'agent-started', reason: `${this.node} joined with lease ${keeper.leaseId}` });
     } finally {
       this.granting = false;
     }
@@ -450,7 +451,7 @@ export class HostAgent {
     this.configProblem = problem;
     if (!problem || problem.revision === known) return;
     this.log.error({ revision: problem.revision, reason: problem.reason }, 'stored configuration unreadable; keeping the last good one');
-    void this.events.append({ what: 'config-unreadable', reason: `${this.node}: ${problem.reason}` });
+    void this.events.append({ what: 'config-unreadable', cause: 'config-unreadable', reason: `${this.node}: ${problem.reason}` });
   }
 
   /**
@@ -524,7 +525,7 @@ export class HostAgent {
     this.keeper = to;
     this.movingTo = undefined;
     this.log.info({ fromSec: from.grantedTtlSec, toSec: to.grantedTtlSec, leaseId: to.leaseId, sets: owned.map((o) => o.set) }, 'leaseTtl changed; owner keys moved to a new lease');
-    void this.events.append({ what: 'lease-ttl-changed', reason: `${this.node} moved ${owned.length} owned set(s) to a ${to.grantedTtlSec}s lease (was ${from.grantedTtlSec}s); tokens unchanged` });
+    void this.events.append({ what: 'lease-ttl-changed', cause: 'config-changed', reason: `${this.node} moved ${owned.length} owned set(s) to a ${to.grantedTtlSec}s lease (was ${from.grantedTtlSec}s); tokens unchanged` });
     await this.persistLease(to);
     await from.revoke().catch(() => from.release());
     this.kick();
@@ -626,10 +627,10 @@ export class HostAgent {
       const keeper = this.keeper;
       const silentMs = keeper ? Math.round(this.clock.monotonicMs() - (keeper.validUntilMs - keeper.grantedTtlSec * 1000)) : null;
       this.log.warn({ silentMs }, 'etcd lost: lease in doubt, self-fencing');
-      void this.events.append({ what: 'etcd-lost', reason: keeper ? `${this.node} has had no lease renewal from etcd for ${silentMs} ms: self-fencing` : `${this.node} lost its etcd lease: self-fencing` });
+      void this.events.append({ what: 'etcd-lost', cause: 'lease-doubt', reason: keeper ? `${this.node} has had no lease renewal from etcd for ${silentMs} ms: self-fencing` : `${this.node} lost its etcd lease: self-fencing` });
       for (const [name, rt] of this.sets) {
         if (highestActive(rt.local) < 0) continue;
-        void this.events.append({ set: name, what: 'self-fenced', reason: `${this.node} lost etcd: stopping ${name} before its lease can expire`, token: rt.local.token });
+        void this.events.append({ set: name, what: 'self-fenced', cause: 'lease-doubt', reason: `${this.node} lost etcd: stopping ${name} before its lease can expire`, token: rt.local.token });
       }
     } else if (!inDoubt && this.doubtSinceWallMs !== null) {
       const awayMs = this.clock.wallMs() - this.doubtSinceWallMs;
@@ -638,7 +639,7 @@ export class HostAgent {
       // written before it have been replaced: until then `hactl status` shows them as stale.
       this.heartbeatAtMs = this.clock.monotonicMs();
       this.log.info({ awayMs }, 'etcd resumed: lease sound again');
-      void this.events.append({ what: 'etcd-resumed', reason: `${this.node} has a sound lease again after ${Math.round(awayMs / 100) / 10} s` });
+      void this.events.append({ what: 'etcd-resumed', cause: 'lease-sound', reason: `${this.node} has a sound lease again after ${Math.round(awayMs / 100) / 10} s` });
     }
   }
 
@@ -726,7 +727,7 @@ export class HostAgent {
     rt.retry.reset(); // the operator asks for a fresh attempt now
     rt.statusKey = '';
     this.log.info({ set: name, resource, cleared: hadTrouble }, 'cleanup');
-    if (hadTrouble) void this.events.append({ set: name, what: 'cleanup', reason: `cleanup on ${this.node} cleared: ${hadTrouble}; probing again` });
+    if (hadTrouble) void this.events.append({ set: name, what: 'cleanup', cause: 'operator-cleanup', reason: `cleanup on ${this.node} cleared: ${hadTrouble}; probing again` });
   }
 
   /** New sets get a runtime; changed or removed ones are retired by reconcile(). */
@@ -767,20 +768,21 @@ export class HostAgent {
     const cleanup = this.view?.cleanups.get(baseSetName(name));
     if (cleanup && cleanup.modRevision > rt.cleanupRevision) this.applyCleanup(name, rt, cleanup.modRevision, cleanup.resource);
     const changed = config && name in config.serviceSets ? `configuration of ${name} changed` : `${name} was removed from the configuration`;
+    const changeCause: Cause = config && name in config.serviceSets ? 'config-changed' : 'config-removed';
     // A failed stop blocks the set until cleanup: no stop again (that was a retry storm), no release.
     // Not while self-fencing: then, as in decideSet, the stops go on without a pause — the next
     // owner's takeover grace counts on them (a backoff there let a takeover overlap: simulator).
     const leaseSound = !this.granting && this.leaseValid(config?.timing.fenceMargin ?? 1000);
     if (rt.local.stopFailure && leaseSound) {
-      this.noteRetiring(name, rt, 'blocked', `stop failed on ${this.node}: ${rt.local.stopFailure}; ${changed}, applied after hactl cleanup ${baseSetName(name)}`);
+      this.noteRetiring(name, rt, 'blocked', 'stop-failed', `stop failed on ${this.node}: ${rt.local.stopFailure}; ${changed}, applied after hactl cleanup ${baseSetName(name)}`);
       return;
     }
     if (!rt.retry.ready(this.clock.monotonicMs())) return; // a release that did not commit, retried after its backoff
     const active = highestActive(rt.local);
     if (active >= 0) {
       const reason = `${changed}: stopping it${config && name in config.serviceSets ? ' to apply the new one' : ''}`;
-      this.noteRetiring(name, rt, 'stopping', reason);
-      void this.runExclusive(rt, () => this.runStop(name, rt, active, reason));
+      this.noteRetiring(name, rt, 'stopping', changeCause, reason);
+      void this.runExclusive(rt, () => this.runStop(name, rt, active, reason, changeCause));
       return;
     }
     if (rt.local.stopFailure) return; // blocked: keep everything as it is until cleanup
@@ -801,8 +803,8 @@ export class HostAgent {
   }
 
   /** The status of a set being retired: never the `running` its old decision last wrote. */
-  private noteRetiring(name: string, rt: SetRuntime, state: 'stopping' | 'blocked', reason: string): void {
-    if (this.view) this.noteDecision(name, rt, { action: { kind: 'none' }, state, reason }, this.view);
+  private noteRetiring(name: string, rt: SetRuntime, state: 'stopping' | 'blocked', cause: Cause, reason: string): void {
+    if (this.view) this.noteDecision(name, rt, { action: { kind: 'none' }, state, reason, cause }, this.view);
   }
 
   private async runExclusive(rt: SetRuntime, work: () => Promise<void>): Promise<void> {
@@ -854,8 +856,8 @@ export class HostAgent {
         });
         if (out.status === 'committed') {
           rt.awaitRevision = out.revision;
-          this.log.info({ set: name, token: out.revision, dirty: action.dirty, reason: decision.reason }, 'ownership acquired');
-          void this.events.append({ set: name, what: 'acquired', reason: decision.reason, token: out.revision });
+          this.log.info({ set: name, token: out.revision, dirty: action.dirty, reason: decision.reason, cause: decision.cause }, 'ownership acquired');
+          void this.events.append({ set: name, what: 'acquired', cause: decision.cause, reason: decision.reason, token: out.revision });
         } else {
           this.log.warn({ set: name, error: out.error }, 'acquire outcome unknown');
         }
@@ -865,7 +867,7 @@ export class HostAgent {
         return this.runStart(name, rt, action.index, owner?.token ?? null, config);
       case 'stop':
         agentMetrics.stopBegins(name);
-        return this.runStop(name, rt, action.index, decision.reason);
+        return this.runStop(name, rt, action.index, decision.reason, decision.cause);
       case 'release': {
         if (!owner) return;
         const out = await this.store.release(
@@ -879,8 +881,8 @@ export class HostAgent {
           agentMetrics.released(name, releaseCause(action, rt.local.moveAway !== null));
           rt.local = afterRelease(rt.local);
           rt.awaitRevision = out.revision;
-          this.log.info({ set: name, token: owner.token, handoffTo: action.handoffTo, reason: decision.reason }, 'ownership released');
-          void this.events.append({ set: name, what: action.handoffTo ? 'handed-off' : 'released', reason: decision.reason, token: owner.token });
+          this.log.info({ set: name, token: owner.token, handoffTo: action.handoffTo, reason: decision.reason, cause: decision.cause }, 'ownership released');
+          void this.events.append({ set: name, what: action.handoffTo ? 'handed-off' : 'released', cause: decision.cause, reason: decision.reason, token: owner.token });
         } else if (out.status === 'rejected') {
           rt.awaitRevision = out.revision;
         } else {
@@ -893,7 +895,7 @@ export class HostAgent {
         if (!intent) return;
         const out = await this.store.clearFailoverIntent(name, intent.modRevision);
         if (out.status !== 'unknown') rt.awaitRevision = out.revision;
-        void this.events.append({ set: name, what: 'intent-refused', reason: decision.reason });
+        void this.events.append({ set: name, what: 'intent-refused', cause: decision.cause, reason: decision.reason });
         return;
       }
       case 'none':
@@ -999,14 +1001,14 @@ export class HostAgent {
       rt.failCounts[index]++;
       rt.lastReasons[index] = describeOutcome(result);
       agentMetrics.startEnded(name, false);
-      void this.events.append({ set: name, resource: resource.id, what: 'start-failed', reason: rt.local.moveAway.reason, token, rc: result.status === 'exited' ? result.rc : undefined });
+      void this.events.append({ set: name, resource: resource.id, what: 'start-failed', cause: 'start-failed', reason: rt.local.moveAway.reason, token, rc: result.status === 'exited' ? result.rc : undefined });
     } else if (index === rt.spec.resources.length - 1) {
       agentMetrics.startEnded(name, true);
-      void this.events.append({ set: name, what: 'running', reason: `${name} running on ${this.node}`, token });
+      void this.events.append({ set: name, what: 'running', cause: 'started', reason: `${name} running on ${this.node}`, token });
     }
   }
 
-  private async runStop(name: string, rt: SetRuntime, index: number, reason: string): Promise<void> {
+  private async runStop(name: string, rt: SetRuntime, index: number, reason: string, cause: Cause): Promise<void> {
     const resource = rt.spec.resources[index];
     const result = await this.act(name, rt, index, 'stop', stopTimeoutMs(resource), 0, rt.local.token ?? this.view?.owners.get(name)?.token ?? null);
     rt.local = afterStop(rt.local, index, resource.id, result);
@@ -1014,13 +1016,13 @@ export class HostAgent {
     if (rt.local.stopFailure) {
       rt.lastReasons[index] = describeOutcome(result);
       this.log.error({ set: name, resource: resource.id, reason: rt.local.stopFailure }, 'stop failed; set blocked');
-      void this.events.append({ set: name, resource: resource.id, what: 'stop-failed', reason: rt.local.stopFailure, rc: result.status === 'exited' ? result.rc : undefined });
+      void this.events.append({ set: name, resource: resource.id, what: 'stop-failed', cause: 'stop-failed', reason: rt.local.stopFailure, rc: result.status === 'exited' ? result.rc : undefined });
       this.requestOwnFence(name, rt.local.stopFailure);
       const owner = this.ownedByMe(name);
       if (owner) await this.markStopFailed(name, rt, owner.token);
     } else if (index === 0) {
       agentMetrics.stopEnded(name);
-      void this.events.append({ set: name, what: 'stopped', reason, token: rt.local.token });
+      void this.events.append({ set: name, what: 'stopped', cause, reason, token: rt.local.token });
     }
   }
 
@@ -1187,7 +1189,7 @@ export class HostAgent {
         rt.failCounts[due]++;
         rt.lastReasons[due] = describeOutcome(result);
         const reason = rt.local.moveAway?.reason ?? `${resource.id} failed its monitor (${describeOutcome(result)}): restarting in place`;
-        void this.events.append({ set: name, resource: resource.id, what: 'monitor-failed', reason, token, rc: result.status === 'exited' ? result.rc : undefined });
+        void this.events.append({ set: name, resource: resource.id, what: 'monitor-failed', cause: 'monitor-failed', reason, token, rc: result.status === 'exited' ? result.rc : undefined });
       }
       void config;
     });
@@ -1198,7 +1200,7 @@ export class HostAgent {
   private noteDecision(name: string, rt: SetRuntime, decision: SetDecision, view: ClusterView): void {
     if (decision.reason !== rt.lastReason) {
       rt.lastReason = decision.reason;
-      this.log.info({ set: name, state: decision.state, action: decision.action.kind, reason: decision.reason }, 'decision');
+      this.log.info({ set: name, state: decision.state, action: decision.action.kind, reason: decision.reason, cause: decision.cause }, 'decision');
     }
     if (decision.state !== rt.lastState) {
       rt.lastState = decision.state;
@@ -1275,7 +1277,7 @@ export class HostAgent {
         const active = highestActive(rt.local);
         if (active >= 0 && !rt.local.stopFailure) {
           pending = true;
-          void this.runExclusive(rt, () => this.runStop(name, rt, active, `agent on ${this.node} shutting down`));
+          void this.runExclusive(rt, () => this.runStop(name, rt, active, `agent on ${this.node} shutting down`, 'agent-shutdown'));
           continue;
         }
         const owner = this.view?.owners.get(name);
