@@ -38,12 +38,12 @@ export const CAUSES = {
   probing: 'this host probes what runs of the set before it decides',
   // Ownership changes.
   'planned-switchover': 'the previous owner stopped the set cleanly and handed it to this host',
-  'owner-lease-lost': 'the previous owner lost its lease without stopping the set cleanly (host or network loss): an unplanned takeover',
-  'lease-unrenewed': "a host's lease went unrenewed for timing.suspectAfter: it is fenced before its lease expires",
+  'owner-lease-lost': 'the previous owner lost its lease without stopping the set cleanly (host or network loss): an unplanned takeover, and the fence it may need',
+  'lease-unrenewed': "an owner's lease went unrenewed for timing.suspectAfter: it is fenced before its lease expires",
   'stale-copy': 'a copy of the set runs on a host that does not own it: that copy is stopped',
   'token-changed': 'the resources here were started under an older fencing token: they are stopped',
   // The takeover gate.
-  'waiting-for-fence': 'the new owner waits for the previous one to be fenced before any start',
+  'waiting-for-fence': 'the new owner waits for a host that may still run the set to be fenced (or confirmed down) before any start',
   'takeover-grace': 'the new owner waits out the takeover grace (the old owner stopping by itself) before any start',
   'fence-failed': 'a fence device failed or timed out; the fence is tried again with backoff',
   'fence-victim-restarted': 'the host to fence registered again (a new life) before it was fenced: the fence is dropped',
