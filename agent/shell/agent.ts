@@ -79,6 +79,8 @@ interface SetRuntime {
   abort: AbortController | undefined;
   /** Paces retries of a retiring set's release that did not commit (no retry storm). */
   retry: Backoff;
+  /** This set's log lines: the agent's logger with `set` bound. */
+  log: Logger;
 }
 
 interface PersistedLease {
@@ -626,7 +628,7 @@ export class HostAgent {
       this.doubtSinceWallMs = this.clock.wallMs();
       const keeper = this.keeper;
       const silentMs = keeper ? Math.round(this.clock.monotonicMs() - (keeper.validUntilMs - keeper.grantedTtlSec * 1000)) : null;
-      this.log.warn({ silentMs }, 'etcd lost: lease in doubt, self-fencing');
+      this.log.warn({ silentMs, cause: 'lease-doubt' }, 'etcd lost: lease in doubt, self-fencing');
       void this.events.append({ what: 'etcd-lost', cause: 'lease-doubt', reason: keeper ? `${this.node} has had no lease renewal from etcd for ${silentMs} ms: self-fencing` : `${this.node} lost its etcd lease: self-fencing` });
       for (const [name, rt] of this.sets) {
         if (highestActive(rt.local) < 0) continue;
@@ -638,7 +640,7 @@ export class HostAgent {
       // The first heartbeat after the outage comes one interval later, when the status records
       // written before it have been replaced: until then `hactl status` shows them as stale.
       this.heartbeatAtMs = this.clock.monotonicMs();
-      this.log.info({ awayMs }, 'etcd resumed: lease sound again');
+      this.log.info({ awayMs, cause: 'lease-sound' }, 'etcd resumed: lease sound again');
       void this.events.append({ what: 'etcd-resumed', cause: 'lease-sound', reason: `${this.node} has a sound lease again after ${Math.round(awayMs / 100) / 10} s` });
     }
   }
@@ -687,9 +689,9 @@ export class HostAgent {
    * shorter than that (BUG-12) — and the resources are then stopped.
    */
   private abortStartsAndMonitors(): void {
-    for (const [name, rt] of this.sets) {
+    for (const rt of this.sets.values()) {
       if (!rt.abort || rt.abort.signal.aborted) continue;
-      this.log.warn({ set: name }, 'lease in doubt: aborting the action in flight');
+      rt.log.warn({ cause: 'lease-doubt' }, 'lease in doubt: aborting the action in flight');
       rt.abort.abort('etcd lease in doubt (self-fencing)');
     }
   }
@@ -726,7 +728,7 @@ export class HostAgent {
     rt.local = { ...rt.local, stopFailure: null, moveAway: null, failureTimesMs: [], probed: false };
     rt.retry.reset(); // the operator asks for a fresh attempt now
     rt.statusKey = '';
-    this.log.info({ set: name, resource, cleared: hadTrouble }, 'cleanup');
+    rt.log.info({ resource, cleared: hadTrouble }, 'cleanup');
     if (hadTrouble) void this.events.append({ set: name, what: 'cleanup', cause: 'operator-cleanup', reason: `cleanup on ${this.node} cleared: ${hadTrouble}; probing again` });
   }
 
@@ -754,6 +756,7 @@ export class HostAgent {
         awaitsFence: [],
         abort: undefined,
         retry: new Backoff(SET_RETRY_BACKOFF),
+        log: this.log.child({ set: name }),
       });
     }
   }
@@ -843,7 +846,7 @@ export class HostAgent {
           // Lost the race — or our own copy committed and this is what a re-sent copy saw. If the
           // view then shows this host as owner, the gate is taken up from the holder record
           // (adoptOwnership), never skipped.
-          this.log.info({ set: name }, 'acquire lost the race');
+          rt.log.info('acquire lost the race');
           rt.awaitRevision = out.revision;
           return;
         }
@@ -856,10 +859,10 @@ export class HostAgent {
         });
         if (out.status === 'committed') {
           rt.awaitRevision = out.revision;
-          this.log.info({ set: name, token: out.revision, dirty: action.dirty, reason: decision.reason, cause: decision.cause }, 'ownership acquired');
+          rt.log.info({ token: out.revision, dirty: action.dirty, reason: decision.reason, cause: decision.cause }, 'ownership acquired');
           void this.events.append({ set: name, what: 'acquired', cause: decision.cause, reason: decision.reason, token: out.revision });
         } else {
-          this.log.warn({ set: name, error: out.error }, 'acquire outcome unknown');
+          rt.log.warn({ error: out.error }, 'acquire outcome unknown');
         }
         return;
       }
@@ -881,7 +884,7 @@ export class HostAgent {
           agentMetrics.released(name, releaseCause(action, rt.local.moveAway !== null));
           rt.local = afterRelease(rt.local);
           rt.awaitRevision = out.revision;
-          this.log.info({ set: name, token: owner.token, handoffTo: action.handoffTo, reason: decision.reason, cause: decision.cause }, 'ownership released');
+          rt.log.info({ token: owner.token, handoffTo: action.handoffTo, reason: decision.reason, cause: decision.cause }, 'ownership released');
           void this.events.append({ set: name, what: action.handoffTo ? 'handed-off' : 'released', cause: decision.cause, reason: decision.reason, token: owner.token });
         } else if (out.status === 'rejected') {
           rt.awaitRevision = out.revision;
@@ -913,7 +916,7 @@ export class HostAgent {
     const config = this.view?.config;
     const keeper = this.keeper;
     if (!config || !keeper || !fenceDeviceFor(config, this.node)) return;
-    this.log.error({ set, reason }, 'asking the other hosts to fence this one');
+    this.log.error({ set, reason, cause: 'stop-failed' }, 'asking the other hosts to fence this one');
     this.store
       .requestFence(this.node, keeper.leaseId, { set, reason, atWallMs: this.clock.wallMs() })
       .catch((err: unknown) => this.log.error({ err: String(err) }, 'could not ask to be fenced'));
@@ -956,7 +959,7 @@ export class HostAgent {
       // For a probe, monitor or stop it says nothing about what runs: hactl never ran it, so the
       // resource's state is unknown — a stop that could not run is a failed stop, never "stopped".
       if (action === 'start') return { status: 'exited', rc: 5, reason: agent, durationMs: 0, stdout: '' };
-      this.log.error({ set: name, resource: resource.id, action, reason: agent }, 'resource agent cannot be run');
+      rt.log.error({ resource: resource.id, action, reason: agent }, 'resource agent cannot be run');
       return { status: 'spawn-failed', reason: agent, durationMs: 0, stdout: '' };
     }
     let inflight: Promise<string | null> | undefined;
@@ -982,9 +985,9 @@ export class HostAgent {
     const rc = result.status === 'exited' ? result.rc : undefined;
     const level = result.status === 'exited' && (result.rc === 0 || (action === 'monitor' && result.rc === 7 && intervalMs === 0)) ? 'info' : 'warn';
     if (action !== 'monitor' || level === 'warn' || intervalMs === 0) {
-      this.log[level]({ set: name, resource: resource.id, action, rc, status: result.status, durationMs: Math.round(result.durationMs), reason: result.status === 'exited' ? result.reason : undefined }, 'action finished');
+      rt.log[level]({ resource: resource.id, action, rc, status: result.status, durationMs: Math.round(result.durationMs), reason: result.status === 'exited' ? result.reason : undefined }, 'action finished');
     } else {
-      this.log.debug({ set: name, resource: resource.id, action, rc, durationMs: Math.round(result.durationMs) }, 'monitor ok');
+      rt.log.debug({ resource: resource.id, action, rc, durationMs: Math.round(result.durationMs) }, 'monitor ok');
     }
     return result;
   }
@@ -1015,7 +1018,7 @@ export class HostAgent {
     rt.nextMonitorMs[index] = Infinity;
     if (rt.local.stopFailure) {
       rt.lastReasons[index] = describeOutcome(result);
-      this.log.error({ set: name, resource: resource.id, reason: rt.local.stopFailure }, 'stop failed; set blocked');
+      rt.log.error({ resource: resource.id, reason: rt.local.stopFailure, cause: 'stop-failed' }, 'stop failed; set blocked');
       void this.events.append({ set: name, resource: resource.id, what: 'stop-failed', cause: 'stop-failed', reason: rt.local.stopFailure, rc: result.status === 'exited' ? result.rc : undefined });
       this.requestOwnFence(name, rt.local.stopFailure);
       const owner = this.ownedByMe(name);
@@ -1069,7 +1072,7 @@ export class HostAgent {
     if (!owner) return false;
     if (rt.local.heldToken !== owner.token) {
       rt.local = adoptOwnership(rt.local, this.node, owner.token, view.holders.get(name), takeoverGraceMs(rt.spec, config.timing.fenceMargin), this.clock.monotonicMs());
-      this.log.info({ set: name, token: owner.token, unsettled: rt.local.unsettled.map((u) => u.node) }, 'ownership adopted from the holder record');
+      rt.log.info({ token: owner.token, unsettled: rt.local.unsettled.map((u) => u.node) }, 'ownership adopted from the holder record');
     }
     const onRecord = this.stopFailureOnRecord(name);
     const known = rt.local.probed && !rt.local.resources.includes('unknown');
@@ -1106,7 +1109,7 @@ export class HostAgent {
       atWallMs: this.clock.wallMs(),
     });
     if (out.status === 'committed') rt.awaitRevision = out.revision;
-    else this.log.warn({ set: name, stopFailed, outcome: out.status }, 'holder record not updated; retrying');
+    else rt.log.warn({ stopFailed, outcome: out.status }, 'holder record not updated; retrying');
   }
 
   /** A set waiting for a fence says how the fencing goes (a failed attempt, or who else is at it). */
@@ -1170,7 +1173,7 @@ export class HostAgent {
     // An owner that restarted takes the gate up again from the holder record (reconcile adopts the
     // ownership), whatever the probe found — an unknown resource too (found by the simulator, BUG-11).
     rt.local = { ...local, probed: true, token: iOwn && highestActive(local) >= 0 ? owner.token : local.token };
-    this.log.info({ set: name, resources: rt.local.resources, adopted: iOwn }, 'probe finished');
+    rt.log.info({ resources: rt.local.resources, adopted: iOwn }, 'probe finished');
   }
 
   /** Recurring monitors of a running set, each at its interval; one at a time per set. */
@@ -1200,7 +1203,7 @@ export class HostAgent {
   private noteDecision(name: string, rt: SetRuntime, decision: SetDecision, view: ClusterView): void {
     if (decision.reason !== rt.lastReason) {
       rt.lastReason = decision.reason;
-      this.log.info({ set: name, state: decision.state, action: decision.action.kind, reason: decision.reason, cause: decision.cause }, 'decision');
+      rt.log.info({ state: decision.state, action: decision.action.kind, reason: decision.reason, cause: decision.cause }, 'decision');
     }
     if (decision.state !== rt.lastState) {
       rt.lastState = decision.state;

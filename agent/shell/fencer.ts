@@ -199,7 +199,7 @@ export class Fencer {
         }
         const how = deviceFenceHow(device, action.value);
         const recorded = await this.store.recordClaimedFence(node, a.claimRevision, fenceRecordJson(how, this.me, this.clock.wallMs(), reason));
-        this.log.warn({ node, how, why, durationMs: Math.round(outcome.durationMs), recorded: recorded.status }, 'fenced');
+        this.log.warn({ node, how, why, cause: fenceCause(why), durationMs: Math.round(outcome.durationMs), recorded: recorded.status }, 'fenced');
         if (recorded.status !== 'committed') {
           // The claim went with our lease, or the answer was lost: look again with a fresh view.
           a.claimRevision = undefined;
