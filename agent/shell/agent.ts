@@ -1220,6 +1220,7 @@ export class HostAgent {
       state: decision.state,
       // An unreadable stored configuration is shown on every set it leaves as it was.
       reason: [decision.state === 'running' ? undefined : decision.reason, configProblem].filter(Boolean).join('; ') || undefined,
+      cause: decision.cause,
       sinceWallMs: rt.sinceWallMs,
       fencingToken: owner.token,
       resources: rt.spec.resources.map((r, i) => ({
