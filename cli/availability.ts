@@ -14,35 +14,40 @@
 //   down      an outage: planned or unplanned (see below), until the next `running` on any node;
 //   new       configured and acquired, but never yet running: the first start after a set is
 //             configured is not downtime (the service did not exist before);
-//   gone      removed from the configuration (a `stopped` saying "was removed from the
-//             configuration"): not downtime;
+//   gone      removed from the configuration (a `stopped` with cause `config-removed`): not
+//             downtime;
 //   unknown   nothing in the history says: before the set's first event.
 // Uptime % = up / (up + planned + unplanned) over the report period; `new`, `gone` and `unknown`
 // time is left out of both sides, and reported (unknownMs/excludedMs) so nothing is hidden.
+//
+// Causes. Every event carries a cause code (agent/core/causes.ts) beside its reason; the rules
+// below read the event kind and the cause, never the wording of a reason. Events written before
+// cause codes existed have none: their cause is read once from their reason by the wording those
+// agents used (legacyCause, below; the only place a reason is read).
 //
 // What ends an `up` period (only events written by the node the set runs on count, except
 // `acquired`, which the taking node writes; a peer stopping a stale copy of the set is not an
 // outage):
 //   handed-off                                   planned   (switchover: `hactl failover`, move, standby)
-//   stopped / released, with a planned reason    planned   (operator failover, standby, failback, ban,
-//                                                           set no longer in `prefer`, configuration
-//                                                           change, the agent shutting down: systemctl
-//                                                           stop or an upgrade without maintenance)
-//   stopped / released, any other reason         unplanned (failure, self-fencing, lost lease, ...);
-//                                                           a reason not recognised counts as unplanned
+//   stopped / released, with a planned cause     planned   (operator-failover, standby, failback,
+//                                                           banned, not-preferred, config-changed,
+//                                                           disabled, agent-shutdown: systemctl stop or
+//                                                           an upgrade without maintenance)
+//   stopped / released, any other cause          unplanned (failure, self-fencing, lost lease, ...);
+//                                                           a cause not known (or none) counts as unplanned
 //   monitor-failed, start-failed, stop-failed    unplanned (a restart in place is an outage too, from
 //                                                           the failed monitor to the next `running`)
 //   self-fenced                                  unplanned (the owner lost etcd and stopped the set
 //                                                           before its lease could expire; written when
 //                                                           etcd answered again, with the time it happened)
-//   acquired "... lost its lease ..."            unplanned (node loss). The host died earlier than
+//   acquired, cause owner-lease-lost             unplanned (node loss). The host died earlier than
 //                                                           this: up to leaseTtl before. That part is not
 //                                                           recorded, so such an outage is a lower bound
 //                                                           (`startIsLowerBound`).
-//   acquired, any other reason                   unplanned, with a note: the events that ended the
+//   acquired, any other cause                    unplanned, with a note: the events that ended the
 //                                                           previous run are missing.
 // While down, a failure (monitor-failed, start-failed, stop-failed, acquired after a lost lease, or a
-// stop/release with a failure reason) turns a planned outage into an unplanned one from that event
+// stop/release with a failure cause) turns a planned outage into an unplanned one from that event
 // on: the outage keeps its planned part and its unplanned part separately.
 // An outage ends at the next `running` event (any node). Outages still open at the end of the
 // period are counted up to the end and marked `ongoing`.
@@ -58,7 +63,8 @@
 //     are missing; no downtime is counted for that gap (it cannot be measured);
 //   - an outage that would end before it began (clock skew): counted as 0;
 //   - sets that appear in the history but are not configured now;
-//   - event kinds this version does not know: ignored, and counted.
+//   - event kinds this version does not know: ignored, and counted;
+//   - cause codes this version does not know (written by a newer one): unplanned, and counted.
 //
 // The downtime budget. yearlyBudgetMs = (1 - target/100) x 365.25 days (99.99 % -> 52.6 min).
 // It is spent by the downtime (planned and unplanned) inside the last year of the report period —
@@ -70,6 +76,7 @@
 /** An event record as the agents write it (agent/shell/events.ts), with its key for ordering. */
 import type { EventRecord } from '../agent/shell/events.js';
 import type { KvEntry } from '../agent/etcd/view.js';
+import { isCause, type Cause } from '../agent/core/causes.js';
 
 export interface HistoryEvent extends EventRecord {
   /** The etcd key suffix, for stable ordering of events in the same millisecond. */
@@ -92,8 +99,10 @@ export type DownKind = 'planned' | 'unplanned';
 
 export interface Outage {
   kind: DownKind | 'mixed';
-  /** What started it: the event kind and its reason. */
+  /** What started it, in words: the event kind, its node and its reason. */
   cause: string;
+  /** The cause code of the event that started it; null when it has none this version knows. */
+  causeCode: Cause | null;
   startMs: number;
   /** null while ongoing at the end of the period. */
   endMs: number | null;
@@ -173,28 +182,71 @@ export function yearlyBudgetMs(targetPercent: number): number {
 // `disabled`/`enabled` (hactl disable/enable) are the operator's record; the owner's stop says it too.
 const KNOWN = new Set(['node-online', 'acquired', 'running', 'stopped', 'released', 'handed-off', 'start-failed', 'stop-failed', 'monitor-failed', 'self-fenced', 'intent-refused', 'cleanup', 'etcd-lost', 'etcd-resumed', 'events-lost', 'disabled', 'enabled']);
 
-/** Reasons of a `stopped`/`released` that mean a planned stop (see agent/core/decide.ts and agent/shell/agent.ts). */
-const PLANNED_REASONS = [
-  /operator requested failover of /,
-  / is in standby\b/,
-  /^failback: /,
-  / is disabled \(hactl enable /,
-  / is banned for /,
-  / is not in \S+\.prefer\b/,
-  /^configuration of \S+ changed/,
-  /^configuration changed/,
-  /^agent on \S+ (?:shutting down|shut down)/,
-];
-const REMOVED_REASON = / was removed from the configuration/;
-// How the agents word a takeover after the owner was lost (decide.ts): older agents wrote "n2 lost
-// its lease while owning QM1", current ones "n2 lost QM1 without stopping it cleanly".
-const LOST_LEASE = /lost its lease|\blost \S+ without stopping it cleanly/;
-/** A peer stopping a leftover local copy while another node owns the set (not this instance). */
-const STALE_COPY = / owns \S+ \(token \d+\): stopping local | does not own \S+: stopping local /;
+/** Causes of a `stopped`/`released` that make it a planned stop: an operator's or the configuration's doing. */
+const PLANNED_CAUSES: ReadonlySet<Cause> = new Set<Cause>(['operator-failover', 'standby', 'failback', 'disabled', 'banned', 'not-preferred', 'config-changed', 'agent-shutdown']);
 
-export function isPlannedReason(reason: string): boolean {
-  return PLANNED_REASONS.some((re) => re.test(reason));
+/**
+ * The cause of an event: its code, or — for a record written before cause codes existed — the one
+ * its reason's wording implies (legacyCause). null: none this version knows (counted unplanned).
+ */
+export function causeOf(e: Pick<EventRecord, 'what' | 'cause' | 'reason'>): Cause | null {
+  if (e.cause === undefined) return legacyCause(e);
+  return isCause(e.cause) ? e.cause : null;
 }
+
+// ---- LEGACY: events written before cause codes ------------------------------------------------
+// Agents before cause codes wrote only a reason. Such records stay in users' etcd (up to
+// events.maxAge), so their reasons are read by the wording those agents used — here and nowhere
+// else. Frozen: new events carry their cause; never add a pattern for a new wording.
+/** Kinds that name their cause whatever the reason says. */
+const LEGACY_KINDS: ReadonlyMap<string, Cause> = new Map<string, Cause>([
+  ['monitor-failed', 'monitor-failed'],
+  ['start-failed', 'start-failed'],
+  ['stop-failed', 'stop-failed'],
+  ['self-fenced', 'lease-doubt'],
+  ['etcd-lost', 'lease-doubt'],
+  ['etcd-resumed', 'lease-sound'],
+  ['events-lost', 'events-dropped'],
+  ['node-online', 'agent-started'],
+  ['running', 'started'],
+  ['cleanup', 'operator-cleanup'],
+  ['disabled', 'disabled'],
+  ['enabled', 'enabled'],
+]);
+const LEGACY_REASONS: readonly (readonly [RegExp, Cause])[] = [
+  [/ was removed from the configuration/, 'config-removed'],
+  [/^(?:no etcd lease|etcd lease in doubt)\b/, 'lease-doubt'],
+  [/^start of \S+ failed/, 'start-failed'],
+  [/^monitor of \S+ failed|^\S+ is not running: \d+ failures within/, 'monitor-failed'],
+  [/^\S+ is not running: restarting /, 'resource-not-running'],
+  [/ has no owner and \S+ is the best eligible node/, 'no-owner'],
+  // Older agents wrote "n2 lost its lease while owning QM1", later ones "n2 lost QM1 without stopping it cleanly".
+  [/lost its lease|\blost \S+ without stopping it cleanly/, 'owner-lease-lost'],
+  [/planned switchover from/, 'planned-switchover'],
+  [/operator requested failover of /, 'operator-failover'],
+  [/ is in standby\b/, 'standby'],
+  [/^failback: /, 'failback'],
+  [/ is disabled \(hactl enable /, 'disabled'],
+  [/ is banned for /, 'banned'],
+  [/ is not in \S+\.prefer\b/, 'not-preferred'],
+  [/^configuration of \S+ changed/, 'config-changed'],
+  [/^configuration changed/, 'config-changed'],
+  [/^agent on \S+ (?:shutting down|shut down)/, 'agent-shutdown'],
+  // A peer stopping a leftover local copy while another node owns the set (not this instance).
+  [/ owns \S+ \(token \d+\): stopping local | does not own \S+: stopping local /, 'stale-copy'],
+];
+
+/** LEGACY: the cause an old record's kind or reason implies, by the old agents' wording; null: none recognised. */
+export function legacyCause(e: Pick<EventRecord, 'what' | 'reason'>): Cause | null {
+  return LEGACY_KINDS.get(e.what) ?? LEGACY_REASONS.find(([re]) => re.test(e.reason))?.[1] ?? null;
+}
+
+/** LEGACY: true when an old `stopped`/`released` record's reason meant a planned stop. */
+export function isPlannedReason(reason: string): boolean {
+  const cause = legacyCause({ what: 'stopped', reason });
+  return cause !== null && PLANNED_CAUSES.has(cause);
+}
+// ---- end of LEGACY ----------------------------------------------------------------------------
 
 type State = SetAvailability['state'];
 
@@ -219,6 +271,11 @@ export function computeAvailability(input: ReportInput): AvailabilityReport {
   for (const e of events) if (!KNOWN.has(e.what)) unknownKinds.set(e.what, (unknownKinds.get(e.what) ?? 0) + 1);
   if (unknownKinds.size > 0) {
     notes.push(`ignored events of kinds this version does not know: ${[...unknownKinds].map(([k, n]) => `${k} (${n})`).join(', ')}`);
+  }
+  const unknownCauses = new Map<string, number>();
+  for (const e of events) if (e.cause !== undefined && !isCause(e.cause)) unknownCauses.set(String(e.cause), (unknownCauses.get(String(e.cause)) ?? 0) + 1);
+  if (unknownCauses.size > 0) {
+    notes.push(`cause codes this version does not know, counted as unplanned: ${[...unknownCauses].map(([c, n]) => `${c} (${n})`).join(', ')}`);
   }
   const names = new Set<string>(input.configuredSets);
   for (const e of events) if (e.set) names.add(e.set);
@@ -255,7 +312,7 @@ function setAvailability(name: string, events: HistoryEvent[], configured: boole
   };
   const openOutage = (kind: DownKind, e: HistoryEvent, lowerBound: boolean): void => {
     segments.push({ fromMs: since, toMs: e.atWallMs, kind: segKind() });
-    open = { kind, cause: `${e.what} on ${e.node}: ${e.reason}`, startMs: e.atWallMs, endMs: null, ongoing: true, durationMs: 0, plannedMs: 0, unplannedMs: 0, fromNode: state === 'up' ? node : null, toNode: null, startIsLowerBound: lowerBound, segFromMs: e.atWallMs, current: kind };
+    open = { kind, cause: `${e.what} on ${e.node}: ${e.reason}`, causeCode: causeOf(e), startMs: e.atWallMs, endMs: null, ongoing: true, durationMs: 0, plannedMs: 0, unplannedMs: 0, fromNode: state === 'up' ? node : null, toNode: null, startIsLowerBound: lowerBound, segFromMs: e.atWallMs, current: kind };
     state = 'down';
     since = e.atWallMs;
   };
@@ -283,7 +340,8 @@ function setAvailability(name: string, events: HistoryEvent[], configured: boole
     notes.push(`no events for ${name} in the history: its availability cannot be measured`);
   } else {
     const first = events[0];
-    if (!(first.what === 'acquired' && !LOST_LEASE.test(first.reason) && !/planned switchover/.test(first.reason))) {
+    const cause = causeOf(first);
+    if (!(first.what === 'acquired' && cause !== 'owner-lease-lost' && cause !== 'planned-switchover')) {
       notes.push(`the history of ${name} begins with "${first.what}" on ${first.node} at ${iso(first.atWallMs)}, not with its first acquisition: earlier events are missing, the state before then is unknown and not counted`);
     }
   }
@@ -291,6 +349,7 @@ function setAvailability(name: string, events: HistoryEvent[], configured: boole
   for (const e of events) {
     const t = e.atWallMs;
     const fromUpNode = state === 'up' && e.node === node;
+    const cause = causeOf(e);
     switch (e.what) {
       case 'running': {
         if (state === 'down') {
@@ -305,10 +364,10 @@ function setAvailability(name: string, events: HistoryEvent[], configured: boole
         break;
       }
       case 'acquired': {
-        const lost = LOST_LEASE.test(e.reason);
+        const lost = cause === 'owner-lease-lost';
         if (state === 'up') {
           if (lost) openOutage('unplanned', e, true);
-          else if (/planned switchover from/.test(e.reason)) openOutage('planned', e, false);
+          else if (cause === 'planned-switchover') openOutage('planned', e, false);
           else {
             notes.push(`${name} was acquired by ${e.node} at ${iso(t)} while recorded running on ${node}, with no event saying why it stopped there: events are missing; counted as unplanned downtime from the acquisition`);
             openOutage('unplanned', e, true);
@@ -318,7 +377,7 @@ function setAvailability(name: string, events: HistoryEvent[], configured: boole
         } else if (state === 'unknown') {
           if (lost) {
             openOutage('unplanned', e, true);
-          } else if (/planned switchover from/.test(e.reason)) {
+          } else if (cause === 'planned-switchover') {
             openOutage('planned', e, true);
           } else {
             enter('new', t);
@@ -331,8 +390,8 @@ function setAvailability(name: string, events: HistoryEvent[], configured: boole
       case 'stopped':
       case 'released':
       case 'handed-off': {
-        const removed = e.what === 'stopped' && REMOVED_REASON.test(e.reason);
-        const planned = e.what === 'handed-off' || isPlannedReason(e.reason);
+        const removed = e.what === 'stopped' && cause === 'config-removed';
+        const planned = e.what === 'handed-off' || (cause !== null && PLANNED_CAUSES.has(cause));
         if (state === 'up') {
           if (!fromUpNode) break; // a peer stopping a stale copy: not this instance
           if (removed) {
@@ -343,7 +402,7 @@ function setAvailability(name: string, events: HistoryEvent[], configured: boole
           if (removed) {
             enter('gone', t);
             closeOutage(t, null, false);
-          } else if (!planned && !STALE_COPY.test(e.reason)) escalate(t);
+          } else if (!planned && cause !== 'stale-copy') escalate(t);
         } else if (state === 'unknown') {
           if (removed) enter('gone', t);
           else openOutage(planned ? 'planned' : 'unplanned', e, true);
@@ -390,7 +449,7 @@ function setAvailability(name: string, events: HistoryEvent[], configured: boole
   for (const o of inPeriod) {
     if (o.startMs < periodStartMs) notes.push(`the outage of ${name} from ${iso(o.startMs)} began before the period; only its part inside is counted in the totals`);
     if (o.ongoing) notes.push(`${name} is still down at the end of the period (since ${iso(o.startMs)}): counted up to the end`);
-    if (o.startIsLowerBound && /lost its lease/.test(o.cause)) notes.push(`the node-loss outage of ${name} at ${iso(o.startMs)} is counted from the takeover; the host failed up to leaseTtl earlier (not recorded)`);
+    if (o.startIsLowerBound && o.causeCode === 'owner-lease-lost') notes.push(`the node-loss outage of ${name} at ${iso(o.startMs)} is counted from the takeover; the host failed up to leaseTtl earlier (not recorded)`);
   }
 
   const budgetFrom = Math.max(periodStartMs, periodEndMs - YEAR_MS);

@@ -8,6 +8,7 @@ import { expandClones, instancesOf } from '../agent/core/clones.js';
 import type { ClusterConfig, ServiceSetConfig } from '../agent/config/cluster-schema.js';
 import type { Keys } from '../agent/etcd/keys.js';
 import { ViewBuilder, type KvEntry } from '../agent/etcd/view.js';
+import { isCause, type Cause } from '../agent/core/causes.js';
 
 export interface ResourceStatus {
   id: string;
@@ -29,6 +30,11 @@ export interface SetStatus {
   since: string | null;
   fencingToken: number | null;
   reason?: string;
+  /**
+   * The cause code of `reason` (docs/operations.md "Cause codes"): the owner's last decision, or
+   * what keeps the set from running. Absent when the status is stale, or the owner's agent wrote none.
+   */
+  cause?: Cause;
   /**
    * The owner's status record cannot be trusted (state `stale`): its owner has not been heard from
    * for `ageMs` (etcd outage, agent stopped), or is gone. `lastState` is what the record said.
@@ -139,6 +145,7 @@ export function statusFromView(view: ClusterView, kvs: ReadonlyMap<string, KvEnt
       since: null,
       fencingToken: null,
       ...(notRunning.length > 0 ? { reason: `${running.length} of ${instances.length} instances running; ` + notRunning.map((i) => `${i.name}: ${i.reason ?? i.state}`).join('; ') } : {}),
+      ...(worst?.cause ? { cause: worst.cause } : {}),
       bans: bansOf(view, kvs, keys, name, wallMs),
       resources: running[0]?.resources ?? instances[0].resources,
       instances,
@@ -179,23 +186,28 @@ function instanceStatus(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, ke
   });
   let state: SetStatus['state'];
   let reason: string | undefined;
+  let cause: Cause | undefined;
   if (stale) {
     state = 'stale';
     reason = `${stale.why}; it last reported ${current!.state}${current!.reason ? ` (${current!.reason})` : ''}`;
   } else if (view.maintenance.cluster || view.maintenance.sets.has(base)) {
     state = 'maintenance';
     reason = view.maintenance.cluster ? 'cluster-wide maintenance' : `maintenance of ${base}`;
+    cause = 'maintenance';
   } else if (view.disabled?.has(base) && !owner) {
     state = 'disabled';
     reason = `disabled by an operator; hactl enable ${base} starts it again`;
+    cause = 'disabled';
   } else if (owner) {
     state = (current?.state as SetStatus['state']) ?? 'starting';
     reason = current?.reason ?? (current ? banReason(view, expanded, name, owner.node, wallMs) : `owned by ${owner.node}; waiting for its first status`);
+    if (isCause(current?.cause)) cause = current.cause;
   } else {
     const holder = view.holders.get(name);
     if (holder?.failed) {
       state = 'failed';
       reason = `${holder.failed}; run hactl cleanup ${base}`;
+      cause = 'set-failed';
     } else {
       const blockedOn = pendingStopFailure(view, kvs, keys, name);
       if (blockedOn) {
@@ -203,10 +215,12 @@ function instanceStatus(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, ke
         // writes no status record (it does not own the set), but its stop-failed event says why.
         state = 'blocked';
         reason = `stop failed on ${blockedOn.node}: ${blockedOn.reason}; what runs there is unknown, so ${name} starts nowhere until hactl cleanup ${base} on it (or a fence of ${blockedOn.node})`;
+        cause = 'stop-failed';
       } else {
         state = 'stopped';
         const p = placeSet(view, expanded, name, wallMs);
         reason = p.ranked.length === 0 ? noEligibleReason(p) : `no owner; ${p.ranked[0]} should take it`;
+        cause = p.ranked.length === 0 ? 'no-eligible-host' : 'waiting-for-host';
       }
     }
   }
@@ -218,6 +232,7 @@ function instanceStatus(view: ClusterView, kvs: ReadonlyMap<string, KvEntry>, ke
     since: current?.sinceWallMs ? new Date(current.sinceWallMs).toISOString() : null,
     fencingToken: owner?.token ?? null,
     ...(reason ? { reason } : {}),
+    ...(cause ? { cause } : {}),
     ...(stale ? { stale: { ageMs: stale.ageMs, lastState: current!.state } } : {}),
     bans: bansOf(view, kvs, keys, base, wallMs),
     resources,
@@ -321,6 +336,8 @@ interface StoredStatus {
   node: string;
   state: string;
   reason?: string;
+  /** Absent in records of agents before cause codes. */
+  cause?: string;
   sinceWallMs?: number;
   fencingToken: number;
   resources?: { id?: string; type?: string; state: string; failCount: number; lastReason?: string }[];

@@ -1,5 +1,6 @@
 // The decision rule for one service set on one host: given the cluster view, this host's lease and
-// what its resources are doing, what is the single next step, and why. Level-triggered: the shell
+// what its resources are doing, what is the single next step, and why (a stable cause code from
+// causes.ts for programs, a reason for people). Level-triggered: the shell
 // calls it again after every change, so a decision never depends on remembering an earlier one.
 //
 // The rules, in priority order (each a guarantee of SPEC §4–§5):
@@ -17,6 +18,7 @@ import { baseSetName } from './clones.js';
 import { setRequiresFencing } from '../config/cluster-schema.js';
 import type { DecideInput, SetDecision, LocalSet, ClusterView, OwnerRecord } from './types.js';
 import type { ClusterConfig } from '../config/cluster-schema.js';
+import type { Cause } from './causes.js';
 
 export function decideSet(input: DecideInput): SetDecision {
   const { me, nowMs, lease, view, config, set, local } = input;
@@ -33,21 +35,21 @@ export function decideSet(input: DecideInput): SetDecision {
     // one too: the floating IP goes even when the queue manager above it hangs); the failed one is
     // tried again only after them (the shell paces those retries).
     const running = local.stopFailure ? local.resources.lastIndexOf('running') : -1;
-    if (running >= 0) return stop(running, input, `${why}: self-fencing; stop failed earlier (${local.stopFailure}), stopping ${resourceId(input, running)} meanwhile`);
-    if (active >= 0) return stop(active, input, `${why}: self-fencing, stopping ${resourceId(input, active)}`);
-    if (local.stopFailure) return none('blocked', `${why}; stop failed earlier: ${local.stopFailure}`);
-    return none('stopped', `${why}: not starting anything`);
+    if (running >= 0) return stop(running, 'lease-doubt', `${why}: self-fencing; stop failed earlier (${local.stopFailure}), stopping ${resourceId(input, running)} meanwhile`);
+    if (active >= 0) return stop(active, 'lease-doubt', `${why}: self-fencing, stopping ${resourceId(input, active)}`);
+    if (local.stopFailure) return none('blocked', 'lease-doubt', `${why}; stop failed earlier: ${local.stopFailure}`);
+    return none('stopped', 'lease-doubt', `${why}: not starting anything`);
   }
 
   if (view.maintenance.cluster || view.maintenance.sets.has(baseSetName(set))) {
     const scope = view.maintenance.cluster ? 'cluster-wide maintenance' : `maintenance of ${baseSetName(set)}`;
-    return none('maintenance', `${scope}: not starting, stopping or monitoring anything`);
+    return none('maintenance', 'maintenance', `${scope}: not starting, stopping or monitoring anything`);
   }
 
   if (local.stopFailure) {
     const device = config.nodes?.[me]?.fence;
     const escalation = device ? `; ${me} asked the other hosts to fence it through device ${device}, then ${set} moves` : `; no fence device for ${me}, so ${set} stays blocked here until hactl cleanup`;
-    return none('blocked', `stop failed on ${me}: ${local.stopFailure}${escalation}`);
+    return none('blocked', 'stop-failed', `stop failed on ${me}: ${local.stopFailure}${escalation}`);
   }
 
   const iOwn = owner !== undefined && owner.node === me && owner.leaseId === lease.leaseId;
@@ -58,9 +60,9 @@ export function decideSet(input: DecideInput): SetDecision {
   const base = baseSetName(set);
   if (view.disabled?.has(base)) {
     const why = `${base} is disabled (hactl enable ${base} starts it again)`;
-    if (active >= 0) return stop(active, input, `${why}: stopping ${resourceId(input, active)}`);
-    if (iOwn) return { action: { kind: 'release' }, reason: `${why}: releasing ${set}`, state: 'stopping' };
-    return none('stopped', why);
+    if (active >= 0) return stop(active, 'disabled', `${why}: stopping ${resourceId(input, active)}`);
+    if (iOwn) return { action: { kind: 'release' }, reason: `${why}: releasing ${set}`, cause: 'disabled', state: 'stopping' };
+    return none('stopped', 'disabled', why);
   }
 
   if (!iOwn) return decideAsNonOwner(input, owner, active);
@@ -71,13 +73,13 @@ function decideAsNonOwner(input: DecideInput, owner: OwnerRecord | undefined, ac
   const { me, view, config, set, local, wallMs } = input;
   if (active >= 0) {
     const whose = owner ? `${owner.node} owns ${set} (token ${owner.token})` : `${me} does not own ${set}`;
-    return stop(active, input, `${whose}: stopping local ${resourceId(input, active)}`);
+    return stop(active, 'stale-copy', `${whose}: stopping local ${resourceId(input, active)}`);
   }
-  if (!local.probed) return none('stopped', `probing the resources of ${set} on ${me} first`);
-  if (owner) return none('stopped', `owned by ${owner.node} (token ${owner.token})`);
+  if (!local.probed) return none('stopped', 'probing', `probing the resources of ${set} on ${me} first`);
+  if (owner) return none('stopped', 'owned-elsewhere', `owned by ${owner.node} (token ${owner.token})`);
 
   const holder = view.holders.get(set);
-  if (holder?.failed) return none('failed', `${holder.failed}; stopped everywhere until hactl cleanup ${set}`);
+  if (holder?.failed) return none('failed', 'set-failed', `${holder.failed}; stopped everywhere until hactl cleanup ${set}`);
 
   const placement = placeSet(view, config, set, wallMs);
   let best = placement.ranked[0];
@@ -87,8 +89,8 @@ function decideAsNonOwner(input: DecideInput, owner: OwnerRecord | undefined, ac
   const intent = view.failoverIntents.get(set);
   const moved = intent?.to !== undefined && placement.ranked.includes(intent.to);
   if (moved) best = intent!.to!;
-  if (best === undefined) return none('stopped', noEligibleReason(placement));
-  if (best !== me) return none('stopped', `waiting for ${best} to take ${set}`);
+  if (best === undefined) return none('stopped', 'no-eligible-host', noEligibleReason(placement));
+  if (best !== me) return none('stopped', 'waiting-for-host', `waiting for ${best} to take ${set}`);
 
   // Unsettled: hosts that may still run the set. A holder that never released it lost its lease
   // while it may have been running it (our own earlier run counts as settled: we probed and
@@ -108,8 +110,9 @@ function decideAsNonOwner(input: DecideInput, owner: OwnerRecord | undefined, ac
       : moved
         ? `operator moved ${set} to ${me}: taking it`
         : `${set} has no owner and ${me} is the best eligible node`;
+  const cause: Cause = dirty ? 'owner-lease-lost' : handoff ? 'planned-switchover' : moved ? 'operator-failover' : 'no-owner';
   const action = { kind: 'acquire' as const, dirty, holderRevision: holder?.modRevision ?? 0, unsettled, ...(moved ? { clearsIntent: intent!.modRevision } : {}) };
-  return { action, reason, state: 'stopped' };
+  return { action, reason, cause, state: 'stopped' };
 }
 
 function decideAsOwner(input: DecideInput, owner: OwnerRecord, active: number): SetDecision {
@@ -117,12 +120,13 @@ function decideAsOwner(input: DecideInput, owner: OwnerRecord, active: number): 
   const spec = config.serviceSets[set];
 
   if (local.token !== null && local.token !== owner.token && active >= 0) {
-    return stop(active, input, `resources were started under token ${local.token}, ownership is now token ${owner.token}: stopping them`);
+    return stop(active, 'token-changed', `resources were started under token ${local.token}, ownership is now token ${owner.token}: stopping them`);
   }
 
   if (local.moveAway) {
     const why = local.moveAway.reason;
-    if (active >= 0) return stop(active, input, `${why}: stopping ${set} to move it`);
+    const cause = local.moveAway.cause;
+    if (active >= 0) return stop(active, cause, `${why}: stopping ${set} to move it`);
     return {
       action: {
         kind: 'release',
@@ -130,26 +134,27 @@ function decideAsOwner(input: DecideInput, owner: OwnerRecord, active: number): 
         failed: local.moveAway.fatal ? why : undefined,
       },
       reason: local.moveAway.fatal ? `${why}: releasing ${set}, stopped everywhere until cleanup` : `${why}: releasing ${set} so another node can run it`,
+      cause,
       state: local.moveAway.fatal ? 'failed' : 'stopping',
     };
   }
 
   const planned = plannedMove(input);
-  if (planned?.kind === 'refuse') return { action: { kind: 'clear-intent' }, reason: planned.why, state: active >= 0 ? 'running' : 'stopped' };
+  if (planned?.kind === 'refuse') return { action: { kind: 'clear-intent' }, reason: planned.why, cause: 'failover-refused', state: active >= 0 ? 'running' : 'stopped' };
   if (planned) {
     const where = planned.to ? `planned switchover to ${planned.to}` : 'stopping it here with nowhere to go';
-    if (active >= 0) return stop(active, input, `${planned.why}: ${where}, stopping ${resourceId(input, active)}`);
-    return { action: { kind: 'release', handoffTo: planned.to }, reason: `${planned.why}: ${where}, releasing ${set}`, state: 'stopping' };
+    if (active >= 0) return stop(active, planned.cause, `${planned.why}: ${where}, stopping ${resourceId(input, active)}`);
+    return { action: { kind: 'release', handoffTo: planned.to }, reason: `${planned.why}: ${where}, releasing ${set}`, cause: planned.cause, state: 'stopping' };
   }
 
   const first = local.resources.findIndex((phase) => phase !== 'running');
-  if (first < 0) return none('running', `running on ${me}`);
+  if (first < 0) return none('running', 'running', `running on ${me}`);
 
   // A resource that is not running while a later one runs (a failed monitor, or a probe after
   // restart) means: stop the later ones in reverse, then start again from it. Stopping is always
   // allowed; starting is what the gate below guards.
   if (active >= first) {
-    return stop(active, input, `${resourceId(input, first)} is not running: restarting ${set} from it`, 'starting');
+    return stop(active, 'resource-not-running', `${resourceId(input, first)} is not running: restarting ${set} from it`, 'starting');
   }
 
   // The takeover gate (SPEC §5.2): hosts that may still run the set are fenced (required for
@@ -161,17 +166,18 @@ function decideAsOwner(input: DecideInput, owner: OwnerRecord, active: number): 
   const stopFailed = unfenced.filter((u) => u.stopFailed);
   if (stopFailed.length > 0) {
     const node = stopFailed[0].node;
-    return { ...none('blocked', `waiting for ${node} to be fenced before starting ${set}: a stop of ${set} failed on ${node}, so what runs there is unknown; ${fenceHint(config, node)}`), awaitsFence: unfenced.map((u) => u.node) };
+    return { ...none('blocked', 'waiting-for-fence', `waiting for ${node} to be fenced before starting ${set}: a stop of ${set} failed on ${node}, so what runs there is unknown; ${fenceHint(config, node)}`), awaitsFence: unfenced.map((u) => u.node) };
   }
   if (unfenced.length > 0 && setRequiresFencing(spec)) {
     const node = unfenced[0].node;
-    return { ...none('blocked', `waiting for ${node} to be fenced before starting ${set} (requireFencing): ${fenceHint(config, node)}`), awaitsFence: unfenced.map((u) => u.node) };
+    return { ...none('blocked', 'waiting-for-fence', `waiting for ${node} to be fenced before starting ${set} (requireFencing): ${fenceHint(config, node)}`), awaitsFence: unfenced.map((u) => u.node) };
   }
   if (unfenced.length > 0 && local.graceUntilMs !== null && nowMs < local.graceUntilMs) {
     return {
       action: { kind: 'wait', untilMs: local.graceUntilMs },
       // A stable text: a countdown would change the status record on every reconciliation.
       reason: `takeover grace: ${unfenced.map((u) => u.node).join(', ')} lost ${set} by lease expiry; waiting for it to finish stopping (sum of stop timeouts minus fenceMargin)`,
+      cause: 'takeover-grace',
       state: 'starting',
     };
   }
@@ -179,11 +185,12 @@ function decideAsOwner(input: DecideInput, owner: OwnerRecord, active: number): 
   return {
     action: { kind: 'start', index: first },
     reason: `starting ${resourceId(input, first)} (${first + 1}/${local.resources.length}) on ${me}`,
+    cause: 'starting',
     state: 'starting',
   };
 }
 
-type Planned = { kind: 'move'; to?: string; why: string } | { kind: 'refuse'; why: string } | null;
+type Planned = { kind: 'move'; to?: string; why: string; cause: Cause } | { kind: 'refuse'; why: string } | null;
 
 /** An operator intent or placement change that makes the owner leave: switchover, standby, ban, failback. */
 function plannedMove(input: DecideInput): Planned {
@@ -200,17 +207,17 @@ function plannedMove(input: DecideInput): Planned {
     }
     const to = intent.to ?? others[0];
     if (to === undefined) return { kind: 'refuse', why: `failover of ${set} refused: ${noEligibleReason({ ranked: [], excluded: placement.excluded })}` };
-    return { kind: 'move', to, why: `operator requested failover of ${set}` };
+    return { kind: 'move', to, why: `operator requested failover of ${set}`, cause: 'operator-failover' };
   }
-  if (view.standby.has(me)) return { kind: 'move', to: others[0], why: `${me} is in standby` };
+  if (view.standby.has(me)) return { kind: 'move', to: others[0], why: `${me} is in standby`, cause: 'standby' };
   const ban = view.bans.get(baseSetName(set))?.get(me);
-  if (ban && ban.untilWallMs > wallMs) return { kind: 'move', to: others[0], why: `${me} is banned for ${set} (${ban.reason})` };
+  if (ban && ban.untilWallMs > wallMs) return { kind: 'move', to: others[0], why: `${me} is banned for ${set} (${ban.reason})`, cause: 'banned' };
   const prefer = spec.prefer ?? [];
-  if (!spec.anyNode && prefer.length > 0 && !prefer.includes(me)) return { kind: 'move', to: others[0], why: `${me} is not in ${set}.prefer` };
+  if (!spec.anyNode && prefer.length > 0 && !prefer.includes(me)) return { kind: 'move', to: others[0], why: `${me} is not in ${set}.prefer`, cause: 'not-preferred' };
   if (spec.failback && others.length > 0) {
     const best = others[0];
     const rank = (n: string): number => (prefer.indexOf(n) < 0 ? prefer.length : prefer.indexOf(n));
-    if (rank(best) < rank(me)) return { kind: 'move', to: best, why: `failback: ${best} is preferred over ${me}` };
+    if (rank(best) < rank(me)) return { kind: 'move', to: best, why: `failback: ${best} is preferred over ${me}`, cause: 'failback' };
   }
   return null;
 }
@@ -232,12 +239,12 @@ function resourceId(input: DecideInput, index: number): string {
   return input.config.serviceSets[input.set].resources[index]?.id ?? `#${index}`;
 }
 
-function none(state: SetDecision['state'], reason: string): SetDecision {
-  return { action: { kind: 'none' }, reason, state };
+function none(state: SetDecision['state'], cause: Cause, reason: string): SetDecision {
+  return { action: { kind: 'none' }, reason, cause, state };
 }
 
-function stop(index: number, _input: DecideInput, reason: string, state: SetDecision['state'] = 'stopping'): SetDecision {
-  return { action: { kind: 'stop', index }, reason, state };
+function stop(index: number, cause: Cause, reason: string, state: SetDecision['state'] = 'stopping'): SetDecision {
+  return { action: { kind: 'stop', index }, reason, cause, state };
 }
 
 export type { ClusterView };

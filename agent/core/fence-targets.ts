@@ -13,6 +13,7 @@
 import { suspectAfterMs, type ClusterConfig } from '../config/cluster-schema.js';
 import { baseSetName } from './clones.js';
 import type { ClusterView, LeaseState } from './types.js';
+import type { Cause } from './causes.js';
 
 /** What etcd's leader said about another host's lease (LeaseTimeToLive), and when it was asked. */
 export interface LeaseObservation {
@@ -25,6 +26,11 @@ export interface LeaseObservation {
 }
 
 export type FenceWhy = 'gate' | 'suspected' | 'stop-failed';
+
+/** The cause code a fence carries in events and logs: what made the victim need it. */
+export function fenceCause(why: FenceWhy): Cause {
+  return why === 'gate' ? 'owner-lease-lost' : why === 'suspected' ? 'lease-unrenewed' : 'stop-failed';
+}
 
 export interface FenceTarget {
   node: string;

@@ -72,7 +72,7 @@ export function afterStart(local: LocalSet, index: number, resourceId: string, o
   // A successful start settles the takeover: the gate was passed to get here.
   if (cls === 'ok') return { ...withPhase(local, index, 'running'), token, unsettled: [] };
   const reason = `start of ${resourceId} failed (${describeOutcome(outcome)})`;
-  return { ...withPhase(local, index, 'unknown'), token, moveAway: { reason, ban: true, fatal: cls === 'fatal' } };
+  return { ...withPhase(local, index, 'unknown'), token, moveAway: { reason, cause: 'start-failed', ban: true, fatal: cls === 'fatal' } };
 }
 
 /** A stop finished. A failed stop leaves the state unknown: the set is blocked, never released. */
@@ -113,9 +113,9 @@ export function afterMonitor(local: LocalSet, index: number, resourceId: string,
   // Recovery is stop-then-start even when the monitor says "not running" (as Pacemaker does):
   // stop is idempotent and clears what a crashed resource left behind (pidfiles, children).
   const next: LocalSet = { ...withPhase(local, index, 'unknown'), failureTimesMs };
-  if (cls === 'hard' || cls === 'fatal') return { ...next, moveAway: { reason: what, ban: true, fatal: cls === 'fatal' } };
+  if (cls === 'hard' || cls === 'fatal') return { ...next, moveAway: { reason: what, cause: 'monitor-failed', ban: true, fatal: cls === 'fatal' } };
   if (failureTimesMs.length > spec.onFailure.restarts) {
-    return { ...next, moveAway: { reason: `${what}: ${failureTimesMs.length} failures within ${Math.round(spec.onFailure.window / 1000)}s`, ban: true, fatal: false } };
+    return { ...next, moveAway: { reason: `${what}: ${failureTimesMs.length} failures within ${Math.round(spec.onFailure.window / 1000)}s`, cause: 'monitor-failed', ban: true, fatal: false } };
   }
   return next;
 }

@@ -3,6 +3,7 @@
 // etcd says) and a LocalSet (what this host's resources are doing), and a decision comes out with
 // the reason a person will read in `hactl status` and the event history.
 import type { ClusterConfig } from '../config/cluster-schema.js';
+import type { Cause } from './causes.js';
 
 export interface NodeRecord {
   name: string;
@@ -136,6 +137,8 @@ export type ResourcePhase = 'stopped' | 'running' | 'unknown';
 /** A recorded failure that makes the set leave this host. */
 export interface MoveAway {
   reason: string;
+  /** `start-failed` or `monitor-failed`: the release and its event carry it. */
+  cause: Cause;
   /** Ban this host for the set's `banFor` (start failure, hard error, too many restarts). */
   ban: boolean;
   /** OCF rc 6: stop everywhere until an operator runs `hactl cleanup`. */
@@ -184,10 +187,12 @@ export type SetAction =
   | { kind: 'clear-intent' }
   | { kind: 'wait'; untilMs: number };
 
-/** A decision: what to do next for one set, and why, in words a person can read. */
+/** A decision: what to do next for one set, and why: a stable code, and words a person can read. */
 export interface SetDecision {
   action: SetAction;
   reason: string;
+  /** Why, for programs (the availability report reads it from the events): never reworded. */
+  cause: Cause;
   /** The set's state as this host reports it (meaningful when this host owns the set). */
   state: SetState;
   /** The takeover gate waits for these hosts to be fenced (fence-then-start): the owner fences them. */

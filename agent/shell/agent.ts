@@ -19,6 +19,7 @@ import { decideSet, highestActive } from '../core/decide.js';
 import { baseSetName, expandClones, INSTANCE_SEPARATOR } from '../core/clones.js';
 import { adoptOwnership, afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, describeOutcome } from '../core/results.js';
 import { emptyLocalSet, type ClusterView, type LeaseState, type LocalSet, type OwnerRecord, type SetDecision } from '../core/types.js';
+import type { Cause } from '../core/causes.js';
 import { makeEtcdClient, type EtcdConnection } from '../etcd/client.js';
 import { Keys } from '../etcd/keys.js';
 import { LeaseKeeper, type KeeperPorts } from '../etcd/lease-keeper.js';
@@ -79,6 +80,8 @@ interface SetRuntime {
   abort: AbortController | undefined;
   /** Paces retries of a retiring set's release that did not commit (no retry storm). */
   retry: Backoff;
+  /** This set's log lines: the agent's logger with `set` bound. */
+  log: Logger;
 }
 
 interface PersistedLease {
@@ -329,7 +332,7 @@ export class HostAgent {
         await sleep(250);
       }
       await this.persistLease(keeper);
-      if (!resumed) void this.events.append({ what: 'node-online', reason: `${this.node} joined with lease ${keeper.leaseId}` });
+      if (!resumed) void this.events.append({ what: 'node-online', cause: 'agent-started', reason: `${this.node} joined with lease ${keeper.leaseId}` });
     } finally {
       this.granting = false;
     }
@@ -453,7 +456,7 @@ export class HostAgent {
     this.configProblem = problem;
     if (!problem || problem.revision === known) return;
     this.log.error({ revision: problem.revision, reason: problem.reason }, 'stored configuration unreadable; keeping the last good one');
-    void this.events.append({ what: 'config-unreadable', reason: `${this.node}: ${problem.reason}` });
+    void this.events.append({ what: 'config-unreadable', cause: 'config-unreadable', reason: `${this.node}: ${problem.reason}` });
   }
 
   /**
@@ -527,7 +530,7 @@ export class HostAgent {
     this.keeper = to;
     this.movingTo = undefined;
     this.log.info({ fromSec: from.grantedTtlSec, toSec: to.grantedTtlSec, leaseId: to.leaseId, sets: owned.map((o) => o.set) }, 'leaseTtl changed; owner keys moved to a new lease');
-    void this.events.append({ what: 'lease-ttl-changed', reason: `${this.node} moved ${owned.length} owned set(s) to a ${to.grantedTtlSec}s lease (was ${from.grantedTtlSec}s); tokens unchanged` });
+    void this.events.append({ what: 'lease-ttl-changed', cause: 'config-changed', reason: `${this.node} moved ${owned.length} owned set(s) to a ${to.grantedTtlSec}s lease (was ${from.grantedTtlSec}s); tokens unchanged` });
     await this.persistLease(to);
     await from.revoke().catch(() => from.release());
     this.kick();
@@ -628,11 +631,11 @@ export class HostAgent {
       this.doubtSinceWallMs = this.clock.wallMs();
       const keeper = this.keeper;
       const silentMs = keeper ? Math.round(this.clock.monotonicMs() - (keeper.validUntilMs - keeper.grantedTtlSec * 1000)) : null;
-      this.log.warn({ silentMs }, 'etcd lost: lease in doubt, self-fencing');
-      void this.events.append({ what: 'etcd-lost', reason: keeper ? `${this.node} has had no lease renewal from etcd for ${silentMs} ms: self-fencing` : `${this.node} lost its etcd lease: self-fencing` });
+      this.log.warn({ silentMs, cause: 'lease-doubt' }, 'etcd lost: lease in doubt, self-fencing');
+      void this.events.append({ what: 'etcd-lost', cause: 'lease-doubt', reason: keeper ? `${this.node} has had no lease renewal from etcd for ${silentMs} ms: self-fencing` : `${this.node} lost its etcd lease: self-fencing` });
       for (const [name, rt] of this.sets) {
         if (highestActive(rt.local) < 0) continue;
-        void this.events.append({ set: name, what: 'self-fenced', reason: `${this.node} lost etcd: stopping ${name} before its lease can expire`, token: rt.local.token });
+        void this.events.append({ set: name, what: 'self-fenced', cause: 'lease-doubt', reason: `${this.node} lost etcd: stopping ${name} before its lease can expire`, token: rt.local.token });
       }
     } else if (!inDoubt && this.doubtSinceWallMs !== null) {
       const awayMs = this.clock.wallMs() - this.doubtSinceWallMs;
@@ -640,8 +643,8 @@ export class HostAgent {
       // The first heartbeat after the outage comes one interval later, when the status records
       // written before it have been replaced: until then `hactl status` shows them as stale.
       this.heartbeatAtMs = this.clock.monotonicMs();
-      this.log.info({ awayMs }, 'etcd resumed: lease sound again');
-      void this.events.append({ what: 'etcd-resumed', reason: `${this.node} has a sound lease again after ${Math.round(awayMs / 100) / 10} s` });
+      this.log.info({ awayMs, cause: 'lease-sound' }, 'etcd resumed: lease sound again');
+      void this.events.append({ what: 'etcd-resumed', cause: 'lease-sound', reason: `${this.node} has a sound lease again after ${Math.round(awayMs / 100) / 10} s` });
     }
   }
 
@@ -689,9 +692,9 @@ export class HostAgent {
    * shorter than that (BUG-12) — and the resources are then stopped.
    */
   private abortStartsAndMonitors(): void {
-    for (const [name, rt] of this.sets) {
+    for (const rt of this.sets.values()) {
       if (!rt.abort || rt.abort.signal.aborted) continue;
-      this.log.warn({ set: name }, 'lease in doubt: aborting the action in flight');
+      rt.log.warn({ cause: 'lease-doubt' }, 'lease in doubt: aborting the action in flight');
       rt.abort.abort('etcd lease in doubt (self-fencing)');
     }
   }
@@ -728,8 +731,8 @@ export class HostAgent {
     rt.local = { ...rt.local, stopFailure: null, moveAway: null, failureTimesMs: [], probed: false };
     rt.retry.reset(); // the operator asks for a fresh attempt now
     rt.statusKey = '';
-    this.log.info({ set: name, resource, cleared: hadTrouble }, 'cleanup');
-    if (hadTrouble) void this.events.append({ set: name, what: 'cleanup', reason: `cleanup on ${this.node} cleared: ${hadTrouble}; probing again` });
+    rt.log.info({ resource, cleared: hadTrouble }, 'cleanup');
+    if (hadTrouble) void this.events.append({ set: name, what: 'cleanup', cause: 'operator-cleanup', reason: `cleanup on ${this.node} cleared: ${hadTrouble}; probing again` });
   }
 
   /** New sets get a runtime; changed or removed ones are retired by reconcile(). */
@@ -756,6 +759,7 @@ export class HostAgent {
         awaitsFence: [],
         abort: undefined,
         retry: new Backoff(SET_RETRY_BACKOFF),
+        log: this.log.child({ set: name }),
       });
     }
   }
@@ -770,20 +774,21 @@ export class HostAgent {
     const cleanup = this.view?.cleanups.get(baseSetName(name));
     if (cleanup && cleanup.modRevision > rt.cleanupRevision) this.applyCleanup(name, rt, cleanup.modRevision, cleanup.resource);
     const changed = config && name in config.serviceSets ? `configuration of ${name} changed` : `${name} was removed from the configuration`;
+    const changeCause: Cause = config && name in config.serviceSets ? 'config-changed' : 'config-removed';
     // A failed stop blocks the set until cleanup: no stop again (that was a retry storm), no release.
     // Not while self-fencing: then, as in decideSet, the stops go on without a pause — the next
     // owner's takeover grace counts on them (a backoff there let a takeover overlap: simulator).
     const leaseSound = !this.granting && this.leaseValid(config?.timing.fenceMargin ?? 1000);
     if (rt.local.stopFailure && leaseSound) {
-      this.noteRetiring(name, rt, 'blocked', `stop failed on ${this.node}: ${rt.local.stopFailure}; ${changed}, applied after hactl cleanup ${baseSetName(name)}`);
+      this.noteRetiring(name, rt, 'blocked', 'stop-failed', `stop failed on ${this.node}: ${rt.local.stopFailure}; ${changed}, applied after hactl cleanup ${baseSetName(name)}`);
       return;
     }
     if (!rt.retry.ready(this.clock.monotonicMs())) return; // a release that did not commit, retried after its backoff
     const active = highestActive(rt.local);
     if (active >= 0) {
       const reason = `${changed}: stopping it${config && name in config.serviceSets ? ' to apply the new one' : ''}`;
-      this.noteRetiring(name, rt, 'stopping', reason);
-      void this.runExclusive(rt, () => this.runStop(name, rt, active, reason));
+      this.noteRetiring(name, rt, 'stopping', changeCause, reason);
+      void this.runExclusive(rt, () => this.runStop(name, rt, active, reason, changeCause));
       return;
     }
     if (rt.local.stopFailure) return; // blocked: keep everything as it is until cleanup
@@ -804,8 +809,8 @@ export class HostAgent {
   }
 
   /** The status of a set being retired: never the `running` its old decision last wrote. */
-  private noteRetiring(name: string, rt: SetRuntime, state: 'stopping' | 'blocked', reason: string): void {
-    if (this.view) this.noteDecision(name, rt, { action: { kind: 'none' }, state, reason }, this.view);
+  private noteRetiring(name: string, rt: SetRuntime, state: 'stopping' | 'blocked', cause: Cause, reason: string): void {
+    if (this.view) this.noteDecision(name, rt, { action: { kind: 'none' }, state, reason, cause }, this.view);
   }
 
   private async runExclusive(rt: SetRuntime, work: () => Promise<void>): Promise<void> {
@@ -852,7 +857,7 @@ export class HostAgent {
           // Lost the race — or our own copy committed and this is what a re-sent copy saw. If the
           // view then shows this host as owner, the gate is taken up from the holder record
           // (adoptOwnership), never skipped.
-          this.log.info({ set: name }, 'acquire lost the race');
+          rt.log.info('acquire lost the race');
           rt.awaitRevision = out.revision;
           return;
         }
@@ -865,10 +870,10 @@ export class HostAgent {
         });
         if (out.status === 'committed') {
           rt.awaitRevision = out.revision;
-          this.log.info({ set: name, token: out.revision, dirty: action.dirty, reason: decision.reason }, 'ownership acquired');
-          void this.events.append({ set: name, what: 'acquired', reason: decision.reason, token: out.revision });
+          rt.log.info({ token: out.revision, dirty: action.dirty, reason: decision.reason, cause: decision.cause }, 'ownership acquired');
+          void this.events.append({ set: name, what: 'acquired', cause: decision.cause, reason: decision.reason, token: out.revision });
         } else {
-          this.log.warn({ set: name, error: out.error }, 'acquire outcome unknown');
+          rt.log.warn({ error: out.error }, 'acquire outcome unknown');
         }
         return;
       }
@@ -876,7 +881,7 @@ export class HostAgent {
         return this.runStart(name, rt, action.index, owner?.token ?? null, config);
       case 'stop':
         agentMetrics.stopBegins(name);
-        return this.runStop(name, rt, action.index, decision.reason);
+        return this.runStop(name, rt, action.index, decision.reason, decision.cause);
       case 'release': {
         if (!owner) return;
         const out = await this.store.release(
@@ -890,8 +895,8 @@ export class HostAgent {
           agentMetrics.released(name, releaseCause(action, rt.local.moveAway !== null));
           rt.local = afterRelease(rt.local);
           rt.awaitRevision = out.revision;
-          this.log.info({ set: name, token: owner.token, handoffTo: action.handoffTo, reason: decision.reason }, 'ownership released');
-          void this.events.append({ set: name, what: action.handoffTo ? 'handed-off' : 'released', reason: decision.reason, token: owner.token });
+          rt.log.info({ token: owner.token, handoffTo: action.handoffTo, reason: decision.reason, cause: decision.cause }, 'ownership released');
+          void this.events.append({ set: name, what: action.handoffTo ? 'handed-off' : 'released', cause: decision.cause, reason: decision.reason, token: owner.token });
         } else if (out.status === 'rejected') {
           rt.awaitRevision = out.revision;
         } else {
@@ -904,7 +909,7 @@ export class HostAgent {
         if (!intent) return;
         const out = await this.store.clearFailoverIntent(name, intent.modRevision);
         if (out.status !== 'unknown') rt.awaitRevision = out.revision;
-        void this.events.append({ set: name, what: 'intent-refused', reason: decision.reason });
+        void this.events.append({ set: name, what: 'intent-refused', cause: decision.cause, reason: decision.reason });
         return;
       }
       case 'none':
@@ -922,7 +927,7 @@ export class HostAgent {
     const config = this.view?.config;
     const keeper = this.keeper;
     if (!config || !keeper || !fenceDeviceFor(config, this.node)) return;
-    this.log.error({ set, reason }, 'asking the other hosts to fence this one');
+    this.log.error({ set, reason, cause: 'stop-failed' }, 'asking the other hosts to fence this one');
     this.store
       .requestFence(this.node, keeper.leaseId, { set, reason, atWallMs: this.clock.wallMs() })
       .catch((err: unknown) => this.log.error({ err: String(err) }, 'could not ask to be fenced'));
@@ -965,7 +970,7 @@ export class HostAgent {
       // For a probe, monitor or stop it says nothing about what runs: hactl never ran it, so the
       // resource's state is unknown — a stop that could not run is a failed stop, never "stopped".
       if (action === 'start') return { status: 'exited', rc: 5, reason: agent, durationMs: 0, stdout: '' };
-      this.log.error({ set: name, resource: resource.id, action, reason: agent }, 'resource agent cannot be run');
+      rt.log.error({ resource: resource.id, action, reason: agent }, 'resource agent cannot be run');
       return { status: 'spawn-failed', reason: agent, durationMs: 0, stdout: '' };
     }
     let inflight: Promise<string | null> | undefined;
@@ -991,9 +996,9 @@ export class HostAgent {
     const rc = result.status === 'exited' ? result.rc : undefined;
     const level = result.status === 'exited' && (result.rc === 0 || (action === 'monitor' && result.rc === 7 && intervalMs === 0)) ? 'info' : 'warn';
     if (action !== 'monitor' || level === 'warn' || intervalMs === 0) {
-      this.log[level]({ set: name, resource: resource.id, action, rc, status: result.status, durationMs: Math.round(result.durationMs), reason: result.status === 'exited' ? result.reason : undefined }, 'action finished');
+      rt.log[level]({ resource: resource.id, action, rc, status: result.status, durationMs: Math.round(result.durationMs), reason: result.status === 'exited' ? result.reason : undefined }, 'action finished');
     } else {
-      this.log.debug({ set: name, resource: resource.id, action, rc, durationMs: Math.round(result.durationMs) }, 'monitor ok');
+      rt.log.debug({ resource: resource.id, action, rc, durationMs: Math.round(result.durationMs) }, 'monitor ok');
     }
     return result;
   }
@@ -1010,28 +1015,28 @@ export class HostAgent {
       rt.failCounts[index]++;
       rt.lastReasons[index] = describeOutcome(result);
       agentMetrics.startEnded(name, false);
-      void this.events.append({ set: name, resource: resource.id, what: 'start-failed', reason: rt.local.moveAway.reason, token, rc: result.status === 'exited' ? result.rc : undefined });
+      void this.events.append({ set: name, resource: resource.id, what: 'start-failed', cause: 'start-failed', reason: rt.local.moveAway.reason, token, rc: result.status === 'exited' ? result.rc : undefined });
     } else if (index === rt.spec.resources.length - 1) {
       agentMetrics.startEnded(name, true);
-      void this.events.append({ set: name, what: 'running', reason: `${name} running on ${this.node}`, token });
+      void this.events.append({ set: name, what: 'running', cause: 'started', reason: `${name} running on ${this.node}`, token });
     }
   }
 
-  private async runStop(name: string, rt: SetRuntime, index: number, reason: string): Promise<void> {
+  private async runStop(name: string, rt: SetRuntime, index: number, reason: string, cause: Cause): Promise<void> {
     const resource = rt.spec.resources[index];
     const result = await this.act(name, rt, index, 'stop', stopTimeoutMs(resource), 0, rt.local.token ?? this.view?.owners.get(name)?.token ?? null);
     rt.local = afterStop(rt.local, index, resource.id, result);
     rt.nextMonitorMs[index] = Infinity;
     if (rt.local.stopFailure) {
       rt.lastReasons[index] = describeOutcome(result);
-      this.log.error({ set: name, resource: resource.id, reason: rt.local.stopFailure }, 'stop failed; set blocked');
-      void this.events.append({ set: name, resource: resource.id, what: 'stop-failed', reason: rt.local.stopFailure, rc: result.status === 'exited' ? result.rc : undefined });
+      rt.log.error({ resource: resource.id, reason: rt.local.stopFailure, cause: 'stop-failed' }, 'stop failed; set blocked');
+      void this.events.append({ set: name, resource: resource.id, what: 'stop-failed', cause: 'stop-failed', reason: rt.local.stopFailure, rc: result.status === 'exited' ? result.rc : undefined });
       this.requestOwnFence(name, rt.local.stopFailure);
       const owner = this.ownedByMe(name);
       if (owner) await this.markStopFailed(name, rt, owner.token);
     } else if (index === 0) {
       agentMetrics.stopEnded(name);
-      void this.events.append({ set: name, what: 'stopped', reason, token: rt.local.token });
+      void this.events.append({ set: name, what: 'stopped', cause, reason, token: rt.local.token });
     }
   }
 
@@ -1078,7 +1083,7 @@ export class HostAgent {
     if (!owner) return false;
     if (rt.local.heldToken !== owner.token) {
       rt.local = adoptOwnership(rt.local, this.node, owner.token, view.holders.get(name), takeoverGraceMs(rt.spec, config.timing.fenceMargin), this.clock.monotonicMs());
-      this.log.info({ set: name, token: owner.token, unsettled: rt.local.unsettled.map((u) => u.node) }, 'ownership adopted from the holder record');
+      rt.log.info({ token: owner.token, unsettled: rt.local.unsettled.map((u) => u.node) }, 'ownership adopted from the holder record');
     }
     const onRecord = this.stopFailureOnRecord(name);
     const known = rt.local.probed && !rt.local.resources.includes('unknown');
@@ -1115,7 +1120,7 @@ export class HostAgent {
       atWallMs: this.clock.wallMs(),
     });
     if (out.status === 'committed') rt.awaitRevision = out.revision;
-    else this.log.warn({ set: name, stopFailed, outcome: out.status }, 'holder record not updated; retrying');
+    else rt.log.warn({ stopFailed, outcome: out.status }, 'holder record not updated; retrying');
   }
 
   /** A set waiting for a fence says how the fencing goes (a failed attempt, or who else is at it). */
@@ -1179,7 +1184,7 @@ export class HostAgent {
     // An owner that restarted takes the gate up again from the holder record (reconcile adopts the
     // ownership), whatever the probe found — an unknown resource too (found by the simulator, BUG-11).
     rt.local = { ...local, probed: true, token: iOwn && highestActive(local) >= 0 ? owner.token : local.token };
-    this.log.info({ set: name, resources: rt.local.resources, adopted: iOwn }, 'probe finished');
+    rt.log.info({ resources: rt.local.resources, adopted: iOwn }, 'probe finished');
   }
 
   /** Recurring monitors of a running set, each at its interval; one at a time per set. */
@@ -1198,7 +1203,7 @@ export class HostAgent {
         rt.failCounts[due]++;
         rt.lastReasons[due] = describeOutcome(result);
         const reason = rt.local.moveAway?.reason ?? `${resource.id} failed its monitor (${describeOutcome(result)}): restarting in place`;
-        void this.events.append({ set: name, resource: resource.id, what: 'monitor-failed', reason, token, rc: result.status === 'exited' ? result.rc : undefined });
+        void this.events.append({ set: name, resource: resource.id, what: 'monitor-failed', cause: 'monitor-failed', reason, token, rc: result.status === 'exited' ? result.rc : undefined });
       }
       void config;
     });
@@ -1209,7 +1214,7 @@ export class HostAgent {
   private noteDecision(name: string, rt: SetRuntime, decision: SetDecision, view: ClusterView): void {
     if (decision.reason !== rt.lastReason) {
       rt.lastReason = decision.reason;
-      this.log.info({ set: name, state: decision.state, action: decision.action.kind, reason: decision.reason }, 'decision');
+      rt.log.info({ state: decision.state, action: decision.action.kind, reason: decision.reason, cause: decision.cause }, 'decision');
     }
     if (decision.state !== rt.lastState) {
       rt.lastState = decision.state;
@@ -1226,6 +1231,7 @@ export class HostAgent {
       state: decision.state,
       // An unreadable stored configuration is shown on every set it leaves as it was.
       reason: [decision.state === 'running' ? undefined : decision.reason, configProblem].filter(Boolean).join('; ') || undefined,
+      cause: decision.cause,
       sinceWallMs: rt.sinceWallMs,
       fencingToken: owner.token,
       resources: rt.spec.resources.map((r, i) => ({
@@ -1286,7 +1292,7 @@ export class HostAgent {
         const active = highestActive(rt.local);
         if (active >= 0 && !rt.local.stopFailure) {
           pending = true;
-          void this.runExclusive(rt, () => this.runStop(name, rt, active, `agent on ${this.node} shutting down`));
+          void this.runExclusive(rt, () => this.runStop(name, rt, active, `agent on ${this.node} shutting down`, 'agent-shutdown'));
           continue;
         }
         const owner = this.view?.owners.get(name);

@@ -1,16 +1,21 @@
 // The event history: every decision that changes a set, a node or an intent is appended under
-// events/, with the reason a person reads (`hactl events`). Keys sort by time: the wall-clock
+// events/, with the reason a person reads (`hactl events`) and a stable cause code programs read
+// (agent/core/causes.ts; `hactl report` classifies outages by it). Keys sort by time: the wall-clock
 // milliseconds, then the node and a per-process sequence number, so agents never collide.
 import type { Etcd3 } from 'etcd3';
 import type { Keys } from '../etcd/keys.js';
 import type { Clock } from '../ports/clock.js';
+import type { Cause } from '../core/causes.js';
 
+/** An event as stored. Records written before cause codes existed have no `cause`. */
 export interface EventRecord {
   atWallMs: number;
   node: string;
   set?: string;
   what: string;
   reason: string;
+  /** Why (agent/core/causes.ts). Read it with a fallback: older records lack it, newer may hold codes this version does not know. */
+  cause?: Cause;
   token?: number | null;
   resource?: string;
   rc?: number;
@@ -18,6 +23,9 @@ export interface EventRecord {
   count?: number;
   lastAtWallMs?: number;
 }
+
+/** An event as written by this version: the cause is required. */
+export type NewEventRecord = EventRecord & { cause: Cause };
 
 /** Trim the history after this many appends by this agent (and once at start). */
 const TRIM_EVERY_APPENDS = 50;
@@ -30,7 +38,7 @@ const MAX_QUEUED = 1000;
 const RETRY_MS = 500;
 /**
  * An event identical to one this agent appended less than this long ago (same set, resource,
- * kind, reason, token and rc) is folded into that record — its count and last time — instead of
+ * kind, cause, reason, token and rc) is folded into that record — its count and last time — instead of
  * adding a record: a failure that repeats must not push the rest of the history out.
  */
 const FOLD_WINDOW_MS = 10 * 60_000;
@@ -45,7 +53,7 @@ export class EventLog {
   private retryTimer: NodeJS.Timeout | undefined;
   private flushing = false;
   /** Recent events by their identity (JSON of what makes two events the same), oldest first. */
-  private readonly recent = new Map<string, { key: string; record: EventRecord }>();
+  private readonly recent = new Map<string, { key: string; record: NewEventRecord }>();
   /** Retention from the cluster configuration (`events.retain`, `events.maxAge`). */
   retention: { retain: number; maxAgeMs: number } = { retain: 1000, maxAgeMs: 30 * 86_400_000 };
   constructor(
@@ -59,13 +67,13 @@ export class EventLog {
    * Appends an event; failures are returned, not thrown (history must never stop a failover). An
    * event that could not be written is queued and written later (see flush).
    */
-  async append(event: Omit<EventRecord, 'atWallMs' | 'node' | 'count' | 'lastAtWallMs'>): Promise<boolean> {
+  async append(event: Omit<NewEventRecord, 'atWallMs' | 'node' | 'count' | 'lastAtWallMs'>): Promise<boolean> {
     const atWallMs = this.clock.wallMs();
-    const identity = JSON.stringify([event.set, event.resource, event.what, event.reason, event.token, event.rc]);
+    const identity = JSON.stringify([event.set, event.resource, event.what, event.cause, event.reason, event.token, event.rc]);
     const earlier = this.recent.get(identity);
     this.recent.delete(identity);
     let key: string;
-    let record: EventRecord;
+    let record: NewEventRecord;
     if (earlier && atWallMs - (earlier.record.lastAtWallMs ?? earlier.record.atWallMs) < FOLD_WINDOW_MS) {
       key = earlier.key;
       record = { ...earlier.record, count: (earlier.record.count ?? 1) + 1, lastAtWallMs: atWallMs };
@@ -104,7 +112,7 @@ export class EventLog {
     try {
       if (this.dropped > 0) {
         const atWallMs = this.clock.wallMs();
-        const record: EventRecord = { atWallMs, node: this.node, what: 'events-lost', reason: `${this.dropped} events of ${this.node} could not be written while etcd was unreachable and were dropped` };
+        const record: NewEventRecord = { atWallMs, node: this.node, what: 'events-lost', cause: 'events-dropped', reason: `${this.dropped} events of ${this.node} could not be written while etcd was unreachable and were dropped` };
         const key = this.keys.event(eventKeySuffix(atWallMs, this.node, this.seq++));
         await this.client.put(key).value(JSON.stringify(record)).exec();
         this.dropped = 0;

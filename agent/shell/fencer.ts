@@ -14,7 +14,7 @@
 //      at the expiry.
 // A claim whose reason went away (the owner renewed after all, the gate passed) is given up.
 import type { ClusterConfig } from '../config/cluster-schema.js';
-import { isNewLife, lifeOf, type FenceTarget } from '../core/fence-targets.js';
+import { fenceCause, isNewLife, lifeOf, type FenceTarget } from '../core/fence-targets.js';
 import type { ClusterView } from '../core/types.js';
 import { configuredFenceAction, fenceDeviceFor, fenceNode } from '../fence/device.js';
 import { deviceFenceHow, fenceRecordJson } from '../fence/record.js';
@@ -143,10 +143,10 @@ export class Fencer {
     const now = this.view ? lifeOf(this.view, node) : a.life;
     if (!isNewLife(a.life, now)) return false;
     a.lifeGone = `${node} registered again since its fence was claimed (a new life, registered at revision ${now}): not fencing it for the earlier life's incident`;
-    this.log.warn({ node, why, fromRevision: a.life, toRevision: now, reason: a.lifeGone }, 'fence dropped');
+    this.log.warn({ node, why, fromRevision: a.life, toRevision: now, reason: a.lifeGone, cause: 'fence-victim-restarted' }, 'fence dropped');
     if (a.claimRevision !== undefined) void this.store.dropFenceClaim(node, a.claimRevision);
     a.claimRevision = undefined;
-    for (const set of a.target.sets) void this.events.append({ set, what: 'fence-dropped', reason: a.lifeGone });
+    for (const set of a.target.sets) void this.events.append({ set, what: 'fence-dropped', cause: 'fence-victim-restarted', reason: a.lifeGone });
     return true;
   }
 
@@ -183,7 +183,7 @@ export class Fencer {
           a.claimedAtMs = this.clock.monotonicMs();
         }
         if (this.lifeChanged(a)) return;
-        this.log.warn({ node, device: device.name, action: action.value, why, reason }, 'fencing');
+        this.log.warn({ node, device: device.name, action: action.value, why, reason, cause: fenceCause(why) }, 'fencing');
         const outcome = await fenceNode(device, node, action.value);
         agentMetrics.fenceCall(device.name, outcome.status, outcome.durationMs);
         if (outcome.status !== 'fenced') {
@@ -192,14 +192,14 @@ export class Fencer {
           const backoffMs = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (a.failures - 1));
           a.nextTryMs = this.clock.monotonicMs() + backoffMs;
           this.noteFailures(node, a.failures, fenceModRevision);
-          this.log.error({ node, why, reason: a.lastFailure, retryInMs: backoffMs }, 'fence failed');
+          this.log.error({ node, why, reason: a.lastFailure, cause: 'fence-failed', retryInMs: backoffMs }, 'fence failed');
           void this.store.updateFenceClaim(node, a.claimRevision, { by: this.me, why, reason, lastFailure: a.lastFailure, failures: a.failures, atWallMs: this.clock.wallMs() }, leaseId);
-          for (const set of a.target.sets) void this.events.append({ set, what: 'fence-failed', reason: `${a.lastFailure}; retrying in ${Math.round(backoffMs / 1000)}s` });
+          for (const set of a.target.sets) void this.events.append({ set, what: 'fence-failed', cause: 'fence-failed', reason: `${a.lastFailure}; retrying in ${Math.round(backoffMs / 1000)}s` });
           return;
         }
         const how = deviceFenceHow(device, action.value);
         const recorded = await this.store.recordClaimedFence(node, a.claimRevision, fenceRecordJson(how, this.me, this.clock.wallMs(), reason));
-        this.log.warn({ node, how, why, durationMs: Math.round(outcome.durationMs), recorded: recorded.status }, 'fenced');
+        this.log.warn({ node, how, why, cause: fenceCause(why), durationMs: Math.round(outcome.durationMs), recorded: recorded.status }, 'fenced');
         if (recorded.status !== 'committed') {
           // The claim went with our lease, or the answer was lost: look again with a fresh view.
           a.claimRevision = undefined;
@@ -211,7 +211,7 @@ export class Fencer {
         const revoked = a.target.leaseId !== undefined ? await this.store.revokeLease(a.target.leaseId) : undefined;
         if (revoked) this.log.warn({ node, leaseId: a.target.leaseId, revoked }, 'fenced host lease revoked');
         for (const set of a.target.sets) {
-          void this.events.append({ set, what: 'fenced', reason: `${node} fenced by ${this.me}: ${how} (${Math.round(outcome.durationMs)}ms) because ${reason}` });
+          void this.events.append({ set, what: 'fenced', cause: fenceCause(why), reason: `${node} fenced by ${this.me}: ${how} (${Math.round(outcome.durationMs)}ms) because ${reason}` });
         }
       } finally {
         a.running = false;

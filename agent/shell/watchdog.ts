@@ -61,7 +61,7 @@ export class Watchdog {
     if (verdict.ok !== this.feeding) {
       this.feeding = verdict.ok;
       if (verdict.ok) this.log.warn({ device: this.device }, 'watchdog fed again');
-      else this.log.error({ device: this.device, why: verdict.why }, 'watchdog not fed: the host reboots unless this ends first');
+      else this.log.error({ device: this.device, reason: verdict.why }, 'watchdog not fed: the host reboots unless this ends first');
     }
     if (!verdict.ok) return;
     this.writing = h

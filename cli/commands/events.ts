@@ -1,4 +1,4 @@
-// hactl events [--follow] [--since D] [--set S]: the event history, each with its reason.
+// hactl events [--follow] [--since D] [--set S]: the event history, each with its reason and cause code.
 import { parseDurationMs } from '../../agent/config/duration.js';
 import type { EventRecord } from '../../agent/shell/events.js';
 import { connect, etcdErrorLine, requireCluster, type GlobalOptions, type Session } from '../connect.js';
@@ -9,7 +9,7 @@ import { localDateTime } from '../table.js';
 function line(e: EventRecord, json: boolean): string {
   if (json) return JSON.stringify({ ...e, at: new Date(e.atWallMs).toISOString() });
   const at = localDateTime(e.atWallMs, true);
-  const extra = [e.resource ? `resource=${e.resource}` : '', e.rc !== undefined ? `rc=${e.rc}` : '', e.token ? `token=${e.token}` : ''].filter(Boolean).join(' ');
+  const extra = [e.cause ? `cause=${e.cause}` : '', e.resource ? `resource=${e.resource}` : '', e.rc !== undefined ? `rc=${e.rc}` : '', e.token ? `token=${e.token}` : ''].filter(Boolean).join(' ');
   // A folded record stands for several identical events: say how many, and when the last was.
   const repeated = e.count !== undefined && e.count > 1 ? `  (${e.count} times, last at ${localDateTime(e.lastAtWallMs ?? e.atWallMs, true)})` : '';
   return `${at}  ${e.node.padEnd(10)} ${(e.set ?? '-').padEnd(10)} ${e.what.padEnd(15)} ${e.reason}${extra ? `  [${extra}]` : ''}${repeated}`;

@@ -10,7 +10,7 @@ import type { ClusterConfig } from '../../agent/config/cluster-schema.js';
 import { connect, etcdErrorLine, type GlobalOptions, type Session } from '../connect.js';
 import { CliError, EXIT, notFound, refused, usageError } from '../errors.js';
 import { readView } from '../status-model.js';
-import { eventKeySuffix, type EventRecord } from '../../agent/shell/events.js';
+import { eventKeySuffix, type NewEventRecord } from '../../agent/shell/events.js';
 import { waitForMove, waitTimeoutMs } from './failover.js';
 import { commitTxn } from '../../agent/etcd/commit.js';
 import { clearFailedMarkTxn, failoverIntentTxn } from '../../agent/etcd/txns.js';
@@ -167,7 +167,7 @@ export async function disableCommand(set: string, disable: boolean, opts: Global
     if (!already) {
       const atWallMs = Date.now();
       const who = by();
-      const event: EventRecord = { atWallMs, node: hostname(), set, what: disable ? 'disabled' : 'enabled', reason: `${set} ${disable ? 'disabled' : 'enabled'} by ${who}` };
+      const event: NewEventRecord = { atWallMs, node: hostname(), set, what: disable ? 'disabled' : 'enabled', cause: disable ? 'disabled' : 'enabled', reason: `${set} ${disable ? 'disabled' : 'enabled'} by ${who}` };
       const eventKey = session.keys.event(eventKeySuffix(atWallMs, `${hostname()}-hactl`, process.pid % 1_000_000));
       await commit(session, `${disable ? 'disabling' : 'enabling'} ${set}`, () =>
         session.client

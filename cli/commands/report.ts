@@ -113,13 +113,14 @@ export function renderReport(cluster: string, r: AvailabilityReport): string {
     lines.push(`${s.set}: outages`);
     lines.push(
       table(
-        ['START', 'DURATION', 'KIND', 'FROM', 'TO', 'CAUSE'],
+        ['START', 'DURATION', 'KIND', 'FROM', 'TO', 'CAUSE', 'WHAT HAPPENED'],
         s.outages.map((o) => [
           when(o.startMs),
           `${o.startIsLowerBound ? '>=' : ''}${fmt(o.durationMs)}${o.ongoing ? ' (ongoing)' : ''}`,
           o.kind === 'mixed' ? `planned ${fmt(o.plannedMs)} + unplanned ${fmt(o.unplannedMs)}` : o.kind,
           o.fromNode,
           o.toNode,
+          o.causeCode ?? '-',
           o.cause.length > 100 ? `${o.cause.slice(0, 97)}...` : o.cause,
         ]),
         '  ',

@@ -338,7 +338,7 @@ describe('hactl operator commands against a real cluster', () => {
     const lines = t.stdout.trim().split('\n');
     assert.ok(lines.length >= 4, t.stdout);
     for (const l of lines) assert.match(l, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC(?:[+-]\d\d:\d\d)? {2}n\d +S1 +\S+ +\S/, l);
-    assert.ok(lines.some((l) => /n1 +S1 +acquired +.*\[.*token=\d+/.test(l)), t.stdout);
+    assert.ok(lines.some((l) => /n1 +S1 +acquired +.*\[cause=[a-z-]+ .*token=\d+/.test(l)), t.stdout);
     const j = await ok(['events', '--json']);
     const evs = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as { at: string; atWallMs: number; node: string; what: string; reason: string; set?: string });
     assert.ok(evs.length > lines.length, 'unfiltered has more (S2 too)');

@@ -50,11 +50,13 @@ test('etcd stopped ~10 s: events show lost/self-fenced/resumed, report counts th
 
     const report = await tc.hactl(['report', '--json']);
     assert.equal(report.code, 0, report.stderr);
-    const s1 = (JSON.parse(report.stdout) as { sets: { set: string; unplannedDownMs: number; outages: { cause: string; durationMs: number }[] }[] }).sets.find((x) => x.set === 'S1');
+    const s1 = (JSON.parse(report.stdout) as { sets: { set: string; unplannedDownMs: number; outages: { cause: string; causeCode: string | null; durationMs: number }[] }[] }).sets.find((x) => x.set === 'S1');
     process.stdout.write(`# report: S1 unplanned down ${s1?.unplannedDownMs} ms; outages ${JSON.stringify(s1?.outages.map((o) => [o.cause, o.durationMs]))}\n`);
     assert.ok(s1, 'S1 in the report');
     const outage = s1.outages.find((o) => /^self-fenced on n1/.test(o.cause));
     assert.ok(outage, 'the self-fence is an outage of S1');
+    assert.equal(outage.causeCode, 'lease-doubt');
+    assert.ok(fenced.cause === 'lease-doubt' && lost.cause === 'lease-doubt' && resumed.cause === 'lease-sound', 'the outage events carry their causes');
     assert.ok(s1.unplannedDownMs >= 8000, `the ~10 s outage counts as down (from the self-fence to running again): ${s1.unplannedDownMs} ms`);
   } finally {
     await tc.lc.etcd.startMember('e1').catch(() => undefined);

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestCluster, dummySetYaml } from '../lib/cluster.js';
+import type { EventRecord } from '../../agent/shell/events.js';
 
 test('hactl failover --to --wait: reverse stop on the owner, then start on the target, no lease wait', async () => {
   const tc = await startTestCluster({ nodes: 3 });
@@ -30,6 +31,19 @@ test('hactl failover --to --wait: reverse stop on the owner, then start on the t
     assert.ok(tookMs < 4000, `switchover took ${tookMs} ms; no lease wait (5 s) or grace (9 s)`);
     // The intent is cleared once done.
     assert.equal(await tc.client.get(tc.keys.failoverIntent('S1')).string(), null);
+    // Every event of the switchover carries its cause code, and the report reads it: one planned outage.
+    const want = [['n1', 'stopped', 'operator-failover'], ['n1', 'handed-off', 'operator-failover'], ['n3', 'acquired', 'planned-switchover'], ['n3', 'running', 'started']];
+    let seen: string[][] = [];
+    for (const deadline = Date.now() + 5000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+      const all = Object.values(await tc.client.getAll().prefix(tc.keys.eventsPrefix()).strings()).map((v) => JSON.parse(v) as EventRecord);
+      seen = all.filter((e) => e.set === 'S1' && e.atWallMs >= t0).map((e) => [e.node, e.what, String(e.cause)]);
+      if (want.every((w) => seen.some((x) => x.join() === w.join()))) break;
+    }
+    for (const w of want) assert.ok(seen.some((x) => x.join() === w.join()), `event ${w.join(' ')} in ${JSON.stringify(seen)}`);
+    const report = await tc.hactl(['report', '--json']);
+    assert.equal(report.code, 0, report.stderr);
+    const outages = (JSON.parse(report.stdout) as { sets: { set: string; outages: { kind: string; causeCode: string | null }[] }[] }).sets.find((x) => x.set === 'S1')?.outages;
+    assert.deepEqual(outages?.map((o) => [o.kind, o.causeCode]), [['planned', 'operator-failover']]);
   } finally {
     await tc.dispose();
   }

@@ -33,7 +33,7 @@ export function isFix(name: string): name is Fix {
 const maintenanceFirst = (next: DecideFn): DecideFn => (input) => {
   const { view, set } = input;
   if (view.maintenance.cluster || view.maintenance.sets.has(set)) {
-    return { action: { kind: 'none' }, reason: 'maintenance (BUG-2 reverted: checked before the lease)', state: 'maintenance' };
+    return { action: { kind: 'none' }, reason: 'maintenance (BUG-2 reverted: checked before the lease)', cause: 'maintenance', state: 'maintenance' };
   }
   return next(input);
 };

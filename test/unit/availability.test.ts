@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { computeAvailability, isPlannedReason, yearlyBudgetMs, YEAR_MS, type HistoryEvent } from '../../cli/availability.js';
 import { percent, parseTarget, parseTimeArg } from '../../cli/commands/report.js';
+import type { Cause } from '../../agent/core/causes.js';
 
 const T0 = Date.UTC(2025, 0, 1);
 const S = 1000;
@@ -217,6 +218,7 @@ test('a takeover in the agents\' current wording ("lost QM1 without stopping it 
   const s = computeAvailability({ events, configuredSets: ['QM1'], sinceMs: T0, untilMs: T0 + 2 * H, targetPercent: 99.99 }).sets[0];
   assert.deepEqual(s.outages.map((o) => [o.kind, o.durationMs, o.fromNode, o.toNode, o.startIsLowerBound]), [['unplanned', 4 * S, 'n1', 'n2', true]]);
   assert.ok(!s.notes.some((n) => /events are missing/.test(n)), s.notes.join('\n'));
+  assert.ok(s.notes.some((n) => /node-loss outage .* counted from the takeover/.test(n)), `the lower bound is said for this wording too:\n${s.notes.join('\n')}`);
 });
 
 test('an etcd outage: the self-fenced time is unplanned downtime; the node events explain, they count nothing', () => {
@@ -235,4 +237,71 @@ test('an etcd outage: the self-fenced time is unplanned downtime; the node event
   assert.deepEqual(s.outages.map((o) => [o.kind, o.startMs - T0, o.durationMs]), [['unplanned', H, 50 * S]]);
   assert.match(s.outages[0].cause, /^self-fenced on n1: /);
   assert.deepEqual(r.notes.filter((n) => /do(es)? not know/.test(n)), [], 'the outage events are known kinds');
+});
+
+// Events as the agents write them now: with a cause code beside the reason.
+function evc(at: number, node: string, what: string, cause: Cause, reason: string, set = 'QM1'): HistoryEvent {
+  return { ...ev(at, node, what, reason, set), cause };
+}
+/** A week of everything the report tells apart, in the agents' current words and codes. */
+function week(): HistoryEvent[] {
+  return [
+    evc(T0, 'n1', 'acquired', 'no-owner', 'QM1 has no owner and n1 is the best eligible node'),
+    evc(T0 + S, 'n1', 'running', 'started', 'QM1 running on n1'),
+    evc(T0 + H, 'n1', 'monitor-failed', 'monitor-failed', 'qm1 failed its monitor (rc=7): restarting in place'),
+    evc(T0 + H + 5 * S, 'n1', 'running', 'started', 'QM1 running on n1'),
+    evc(T0 + 2 * H, 'n1', 'stopped', 'standby', 'n1 is in standby: planned switchover to n2, stopping qm1-data'),
+    evc(T0 + 2 * H + 100, 'n1', 'handed-off', 'standby', 'n1 is in standby: planned switchover to n2, releasing QM1'),
+    evc(T0 + 2 * H + 200, 'n2', 'acquired', 'planned-switchover', 'planned switchover from n1: taking QM1'),
+    evc(T0 + 2 * H + 3 * S, 'n2', 'running', 'started', 'QM1 running on n2'),
+    evc(T0 + 3 * H, 'n1', 'stopped', 'stale-copy', 'n2 owns QM1 (token 7): stopping local qm1'),
+    evc(T0 + 5 * H, 'n3', 'acquired', 'owner-lease-lost', 'n2 lost QM1 without stopping it cleanly: taking over'),
+    evc(T0 + 5 * H + 2500, 'n3', 'running', 'started', 'QM1 running on n3'),
+    evc(T0 + 6 * H, 'n3', 'stopped', 'config-changed', 'configuration of QM1 changed: stopping it to apply the new one'),
+    evc(T0 + 6 * H + 2 * S, 'n3', 'running', 'started', 'QM1 running on n3'),
+    evc(T0 + 7 * H, 'n3', 'stopped', 'lease-doubt', 'etcd lease in doubt (valid 0ms more, fenceMargin 800ms): self-fencing, stopping qm1'),
+    evc(T0 + 7 * H + 9 * S, 'n3', 'running', 'started', 'QM1 running on n3'),
+    evc(T0 + 8 * H, 'n3', 'stopped', 'config-removed', 'QM1 was removed from the configuration: stopping it'),
+  ];
+}
+const figures = (r: ReturnType<typeof computeAvailability>): unknown =>
+  r.sets.map((s) => ({ ...s, outages: s.outages.map(({ cause: _text, ...o }) => o) }));
+
+test('the report reads cause codes, never the wording of reasons: reworded reasons give the same report', () => {
+  const events = week();
+  const run = (evs: HistoryEvent[]): ReturnType<typeof computeAvailability> => computeAvailability({ events: evs, configuredSets: [], sinceMs: T0, untilMs: T0 + D, targetPercent: 99.99 });
+  const asWritten = run(events);
+  const s = asWritten.sets[0];
+  assert.deepEqual(
+    s.outages.map((o) => [o.kind, o.causeCode, o.durationMs, o.fromNode, o.toNode, o.startIsLowerBound]),
+    [
+      ['unplanned', 'monitor-failed', 5 * S, 'n1', 'n1', false],
+      ['planned', 'standby', 3 * S, 'n1', 'n2', false],
+      ['unplanned', 'owner-lease-lost', 2500, 'n2', 'n3', true],
+      ['planned', 'config-changed', 2 * S, 'n3', 'n3', false],
+      ['unplanned', 'lease-doubt', 9 * S, 'n3', 'n3', false],
+    ],
+  );
+  assert.equal(s.state, 'gone', 'removal from the configuration ends the history without downtime');
+  assert.ok(s.notes.some((n) => /node-loss outage .* counted from the takeover/.test(n)), s.notes.join('\n'));
+  const reworded = events.map((e, i) => ({ ...e, reason: `reworded reason number ${i}, in words no rule knows` }));
+  assert.deepEqual(figures(run(reworded)), figures(asWritten));
+});
+
+test('events written before cause codes are read by their reasons (legacy): the same report as with codes', () => {
+  const withCodes = week();
+  const legacy = withCodes.map(({ cause: _cause, ...e }) => e);
+  const run = (evs: HistoryEvent[]): ReturnType<typeof computeAvailability> => computeAvailability({ events: evs, configuredSets: [], sinceMs: T0, untilMs: T0 + D, targetPercent: 99.99 });
+  assert.deepEqual(figures(run(legacy)), figures(run(withCodes)));
+  // The older agents' wording of a node loss too.
+  const older = [...first(T0), ev(T0 + H, 'n2', 'acquired', 'n1 lost its lease while owning QM1: taking over'), ev(T0 + H + 4 * S, 'n2', 'running', 'QM1 running on n2')];
+  const o = run(older).sets[0].outages;
+  assert.deepEqual(o.map((x) => [x.kind, x.causeCode, x.startIsLowerBound]), [['unplanned', 'owner-lease-lost', true]]);
+});
+
+test('a cause code this version does not know counts as unplanned, and is said', () => {
+  const events = [...first(T0), { ...ev(T0 + H, 'n1', 'stopped', 'operator requested failover of QM1: stopping qm1'), cause: 'from-a-newer-version' as Cause }, ev(T0 + H + 2 * S, 'n1', 'running', 'QM1 running on n1')];
+  const r = computeAvailability({ events, configuredSets: ['QM1'], sinceMs: T0, untilMs: T0 + 2 * H, targetPercent: 99.99 });
+  assert.deepEqual(r.sets[0].outages.map((o) => [o.kind, o.causeCode]), [['unplanned', null]]);
+  assert.ok(r.notes.some((n) => /cause codes this version does not know, counted as unplanned: from-a-newer-version \(1\)/.test(n)), r.notes.join('\n'));
 });

@@ -95,10 +95,11 @@ test('failover intent: the owner stops in reverse, then releases to the target',
 
 test('a start failure stops what started, in reverse, then releases with a ban', () => {
   const v = view(owned('a', 50));
-  const failed = local([R, U, S], { token: 50, moveAway: { reason: 'start of ip failed (rc=1: no such interface)', ban: true, fatal: false } });
+  const failed = local([R, U, S], { token: 50, moveAway: { reason: 'start of ip failed (rc=1: no such interface)', cause: 'start-failed', ban: true, fatal: false } });
   assert.deepEqual(decideSet(input('a', v, failed, cfg)).action, { kind: 'stop', index: 1 });
   const d = decideSet(input('a', v, local([S, S, S], { token: 50, moveAway: failed.moveAway }), cfg));
   assert.equal(d.action.kind, 'release');
+  assert.equal(d.cause, 'start-failed', 'the release carries the failure\'s cause');
   assert.deepEqual((d.action as { ban?: unknown }).ban, { untilWallMs: 1_000_000 + 1_800_000, reason: 'start of ip failed (rc=1: no such interface)' });
 });
 
@@ -250,4 +251,30 @@ test('a disabled set (hactl disable): the owner stops in reverse and releases cl
   assert.deepEqual(decideSet(input('b', free, local([R, S, S]), cfg)).action, { kind: 'stop', index: 0 });
   // Enabled again: the best node acquires it.
   assert.equal(decideSet(input('a', view(), local([S, S, S]), cfg)).action.kind, 'acquire');
+});
+
+test('every kind of decision names its stable cause code beside the reason', () => {
+  const cause = (me: string, v: ReturnType<typeof view>, l: ReturnType<typeof local>, over = {}): string => decideSet(input(me, v, l, cfg, over)).cause;
+  assert.equal(cause('a', view(), local([S, S, S])), 'no-owner');
+  assert.equal(cause('b', view(), local([S, S, S])), 'waiting-for-host');
+  assert.equal(cause('a', view(), local([S, S, S], { probed: false })), 'probing');
+  const onlyB = new Map([['b', { name: 'b', leaseId: 'Lb', startedAtWallMs: 0, registeredRevision: 10 }]]);
+  const lost = view({ nodes: onlyB, holders: new Map([['QM', { node: 'a', released: false, unsettled: [], modRevision: 40 }]]) });
+  assert.equal(cause('b', lost, local([S, S, S])), 'owner-lease-lost');
+  const handedOff = view({ holders: new Map([['QM', { node: 'a', released: true, unsettled: [], handoffTo: 'b', modRevision: 40 }]]) });
+  assert.equal(cause('b', handedOff, local([S, S, S])), 'planned-switchover');
+  const v = view(owned('a', 50));
+  assert.equal(cause('a', v, local([R, R, R], { token: 50 })), 'running');
+  assert.equal(cause('a', v, local([R, S, S], { token: 50 })), 'starting');
+  assert.equal(cause('a', v, local([S, R, R], { token: 50 })), 'resource-not-running');
+  assert.equal(cause('b', v, local([R, S, S])), 'stale-copy');
+  assert.equal(cause('b', v, local([S, S, S])), 'owned-elsewhere');
+  assert.equal(cause('a', v, local([R, R, R], { token: 50 }), { lease: { leaseId: 'La', validUntilMs: 10_900 } }), 'lease-doubt');
+  assert.equal(cause('a', { ...v, standby: new Set(['a']) }, local([R, R, R], { token: 50 })), 'standby');
+  assert.equal(cause('a', { ...v, standby: new Set(['a']) }, local([S, S, S], { token: 50 })), 'standby', 'the release too');
+  assert.equal(cause('a', { ...v, maintenance: { cluster: true, sets: new Set() } }, local([R, R, R], { token: 50 })), 'maintenance');
+  assert.equal(cause('a', { ...v, failoverIntents: new Map([['QM', { to: 'b', modRevision: 70 }]]) }, local([R, R, R], { token: 50 })), 'operator-failover');
+  const gated = local([S, S, S], { token: 50, unsettled: [{ node: 'c', afterRevision: 40 }], graceUntilMs: 12_000 });
+  assert.equal(cause('a', v, gated), 'waiting-for-fence', 'requireFencing (the default for this set) waits for the fence');
+  assert.equal(cause('a', v, local([S, S, S], { token: 50, stopFailure: 'stop of qm failed (rc=1)' })), 'stop-failed');
 });
