@@ -16,6 +16,7 @@ import {
   type ServiceSetConfig,
 } from '../config/cluster-schema.js';
 import { decideSet, highestActive } from '../core/decide.js';
+import { holdsLease, ownedHere, ownedInstanceOf, ownedUnderLease, type HeldLeases } from '../core/ownership.js';
 import { baseSetName, expandClones, INSTANCE_SEPARATOR } from '../core/clones.js';
 import { adoptOwnership, afterAcquire, afterMonitor, afterProbe, afterRelease, afterStart, afterStop, describeOutcome } from '../core/results.js';
 import { emptyLocalSet, type ClusterView, type LeaseState, type LocalSet, type OwnerRecord, type SetDecision } from '../core/types.js';
@@ -385,8 +386,13 @@ export class HostAgent {
   }
 
   /** True when `leaseId` is this host's: its lease, or the one its keys are moving to. */
-  private isMine(leaseId: string): boolean {
-    return leaseId === this.keeper?.leaseId || (this.movingTo !== undefined && leaseId === this.movingTo.leaseId);
+  private heldLeases(): HeldLeases {
+    return { current: this.keeper?.leaseId ?? null, movingTo: this.movingTo?.leaseId ?? null };
+  }
+
+  /** The owner record of `name` when this host owns it under a lease it holds (core/ownership.ts). */
+  private mine(owner: OwnerRecord | undefined): OwnerRecord | undefined {
+    return ownedHere(owner, this.node, this.heldLeases());
   }
 
   /**
@@ -399,7 +405,7 @@ export class HostAgent {
     if (!keeper || this.granting) return null;
     const moving = this.movingTo;
     if (!moving) return { leaseId: keeper.leaseId, validUntilMs: keeper.validUntilMs };
-    if (ownerLeaseId === undefined || !this.isMine(ownerLeaseId)) return null;
+    if (ownerLeaseId === undefined || !holdsLease(this.heldLeases(), ownerLeaseId)) return null;
     return { leaseId: ownerLeaseId, validUntilMs: Math.min(keeper.validUntilMs, moving.validUntilMs) };
   }
 
@@ -470,7 +476,7 @@ export class HostAgent {
     const old = this.keeper;
     if (wantSec === null || !old || this.granting || this.stopping || wantSec === this.requestedTtlSec) return;
     if (this.movingTo) return;
-    const owned = [...view.owners.values()].filter((o) => o.node === this.node && o.leaseId === old.leaseId);
+    const owned = ownedUnderLease(view, this.node, old.leaseId);
     if (owned.length > 0) {
       void this.moveKeysToTtl(wantSec);
       return;
@@ -510,7 +516,7 @@ export class HostAgent {
       return;
     }
     this.movingTo = to;
-    const owned = [...view.owners.values()].filter((o) => o.node === this.node && o.leaseId === from.leaseId).map((o) => ({ set: o.set, token: o.token }));
+    const owned = ownedUnderLease(view, this.node, from.leaseId).map((o) => ({ set: o.set, token: o.token }));
     let out = await this.store.moveToLease(this.node, from.leaseId, to.leaseId, owned, this.currentNodeRecord());
     if (out.status === 'unknown') {
       const nodeKv = await this.client.get(this.keys.node(this.node)).exec().then((r) => r.kvs[0], () => undefined);
@@ -792,8 +798,8 @@ export class HostAgent {
       return;
     }
     if (rt.local.stopFailure) return; // blocked: keep everything as it is until cleanup
-    const owner = this.view?.owners.get(name);
-    if (owner && owner.node === this.node && this.isMine(owner.leaseId)) {
+    const owner = this.mine(this.view?.owners.get(name));
+    if (owner) {
       void this.runExclusive(rt, async () => {
         // The hosts not yet settled go on record for the next owner (a release must never forget them).
         const out = await this.store.release(name, owner.token, { node: this.node, released: true, unsettled: rt.local.unsettled, reason: 'configuration changed', atWallMs: this.clock.wallMs() });
@@ -1061,8 +1067,7 @@ export class HostAgent {
 
   /** The owner record of `name` when this host holds it under its current lease. */
   private ownedByMe(name: string): OwnerRecord | undefined {
-    const owner = this.view?.owners.get(name);
-    return owner && owner.node === this.node && this.isMine(owner.leaseId) ? owner : undefined;
+    return this.mine(this.view?.owners.get(name));
   }
 
   /** True when the holder record says this host failed to stop `name`. */
@@ -1162,7 +1167,7 @@ export class HostAgent {
   private probeBelongsTo(name: string): boolean {
     if (!name.includes(INSTANCE_SEPARATOR)) return true;
     const base = baseSetName(name);
-    const mine = [...(this.view?.owners.values() ?? [])].find((o) => o.node === this.node && this.isMine(o.leaseId) && baseSetName(o.set) === base);
+    const mine = this.view ? ownedInstanceOf(this.view, base, this.node, this.heldLeases()) : undefined;
     return mine ? mine.set === name : name.endsWith(`${INSTANCE_SEPARATOR}1`);
   }
 
@@ -1177,14 +1182,13 @@ export class HostAgent {
       const result = await this.act(name, rt, i, 'monitor', monitorTimeoutMs(rt.spec.resources[i]), 0, null);
       local = afterProbe(local, i, result);
     }
-    const owner = this.view?.owners.get(name);
-    const iOwn = owner !== undefined && owner.node === this.node && this.isMine(owner.leaseId);
+    const owned = this.mine(this.view?.owners.get(name));
     const now = this.clock.monotonicMs();
     rt.nextMonitorMs = rt.spec.resources.map((r) => now + monitorIntervalMs(r));
     // An owner that restarted takes the gate up again from the holder record (reconcile adopts the
     // ownership), whatever the probe found — an unknown resource too (found by the simulator, BUG-11).
-    rt.local = { ...local, probed: true, token: iOwn && highestActive(local) >= 0 ? owner.token : local.token };
-    rt.log.info({ resources: rt.local.resources, adopted: iOwn }, 'probe finished');
+    rt.local = { ...local, probed: true, token: owned && highestActive(local) >= 0 ? owned.token : local.token };
+    rt.log.info({ resources: rt.local.resources, adopted: owned !== undefined }, 'probe finished');
   }
 
   /** Recurring monitors of a running set, each at its interval; one at a time per set. */
@@ -1220,8 +1224,8 @@ export class HostAgent {
       rt.lastState = decision.state;
       rt.sinceWallMs = this.clock.wallMs();
     }
-    const owner = view.owners.get(name);
-    if (!owner || owner.node !== this.node || !this.isMine(owner.leaseId)) return;
+    const owner = this.mine(view.owners.get(name));
+    if (!owner) return;
     const configProblem = this.configProblem?.reason;
     const changeKey = `${owner.token}|${decision.state}|${decision.reason}|${rt.local.resources.join(',')}|${rt.failCounts.join(',')}|${rt.sinceWallMs}|${configProblem}`;
     if (changeKey === rt.statusKey) return;
@@ -1295,14 +1299,14 @@ export class HostAgent {
           void this.runExclusive(rt, () => this.runStop(name, rt, active, `agent on ${this.node} shutting down`, 'agent-shutdown'));
           continue;
         }
-        const owner = this.view?.owners.get(name);
-        if (owner && owner.node === this.node && this.isMine(owner.leaseId) && rt.local.stopFailure) {
+        const owner = this.mine(this.view?.owners.get(name));
+        if (owner && rt.local.stopFailure) {
           // Never released: the lease ends when this agent goes, and the record of the failed stop
           // is what keeps the next owner from starting before a fence (it must be in etcd first).
           if (!this.stopFailureOnRecord(name)) await this.markStopFailed(name, rt, owner.token);
           continue;
         }
-        if (owner && owner.node === this.node && this.isMine(owner.leaseId)) {
+        if (owner) {
           pending = true;
           await this.store.release(name, owner.token, { node: this.node, released: true, unsettled: rt.local.unsettled, reason: `agent on ${this.node} shut down`, atWallMs: this.clock.wallMs() });
           rt.local = afterRelease(rt.local);
@@ -1338,9 +1342,9 @@ export class HostAgent {
     const lease = keeper && !this.granting ? { grantedTtlSec: keeper.grantedTtlSec, validForMs: keeper.validUntilMs - now, sinceRenewalMs: now - (keeper.validUntilMs - keeper.grantedTtlSec * 1000) } : null;
     const sets = [...this.sets].map(([set, rt]) => {
       const owner = this.view?.owners.get(set);
-      const ownedHere = owner !== undefined && owner.node === this.node && this.isMine(owner.leaseId);
+      const owned = this.mine(owner);
       const bans = [...(this.view?.bans.get(baseSetName(set))?.values() ?? [])].filter((b) => b.untilWallMs > wallMs).length;
-      return { set, owner: owner?.node ?? null, ownedHere, activeHere: highestActive(rt.local) >= 0, state: rt.lastState, token: ownedHere ? owner.token : null, resources: rt.spec.resources.map((r, i) => ({ id: r.id, failCount: rt.failCounts[i] })), bans };
+      return { set, owner: owner?.node ?? null, ownedHere: owned !== undefined, activeHere: highestActive(rt.local) >= 0, state: rt.lastState, token: owned ? owned.token : null, resources: rt.spec.resources.map((r, i) => ({ id: r.id, failCount: rt.failCounts[i] })), bans };
     });
     return { node: this.node, lease: lease && { ...lease, sound: this.leaseOkAtLastDecision }, watchdogArmed: this.watchdog !== undefined, sets };
   }

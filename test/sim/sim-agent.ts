@@ -15,6 +15,7 @@ import type { TxnRequest, TxnResult } from './sim-etcd.js';
 import type { SimEnv } from './sim-env.js';
 import type { ActionHandle, SimHost } from './sim-host.js';
 import { simKeeper } from './sim-lease.js';
+import { ownedHere, type HeldLeases } from '../../agent/core/ownership.js';
 import { acquireTxn, clearIntentTxn, putNodeTxn, releaseTxn, writeStatusTxn } from '../../agent/etcd/txns.js';
 import type { LeaseKeeper } from '../../agent/etcd/lease-keeper.js';
 import type { OcfAction } from './sim-runner.js';
@@ -351,8 +352,12 @@ export class AgentProc {
   }
 
   private iOwn(name: string): { token: number } | null {
-    const owner = this.view?.owners.get(name);
-    return owner && owner.node === this.me && owner.leaseId === this.keeper?.leaseId ? owner : null;
+    return ownedHere(this.view?.owners.get(name), this.me, this.held()) ?? null;
+  }
+
+  /** The sim agent never moves its keys to a new lease (no leaseTtl changes here yet). */
+  private held(): HeldLeases {
+    return { current: this.keeper?.leaseId ?? null, movingTo: null };
   }
 
   // ---- carrying out decisions ------------------------------------------------------------------
@@ -524,8 +529,8 @@ export class AgentProc {
       rt.lastState = decision.state;
       rt.sinceWallMs = this.host.wallMs();
     }
-    const owner = view.owners.get(name);
-    if (!owner || owner.node !== this.me || owner.leaseId !== this.keeper?.leaseId) return;
+    const owner = ownedHere(view.owners.get(name), this.me, this.held());
+    if (!owner) return;
     const json = JSON.stringify({ node: this.me, state: decision.state, since: rt.sinceWallMs, token: owner.token, resources: rt.local.resources });
     if (json === rt.statusJson) return;
     rt.statusJson = json;
