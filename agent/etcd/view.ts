@@ -41,7 +41,27 @@ export class ViewBuilder {
    */
   private lastGood: { modRevision: number; config: ClusterConfig } | null = null;
 
+  /**
+   * Parsed values by key, kept while the key's mod revision is unchanged: a rebuild after one
+   * change parses one value, not every key of the cluster again.
+   */
+  private readonly parsed = new Map<string, { modRevision: number; value: Record<string, unknown> | null }>();
+
   constructor(private readonly prefix: string) {}
+
+  private parse(kv: KvEntry): Record<string, unknown> | null {
+    const hit = this.parsed.get(kv.key);
+    if (hit && hit.modRevision === kv.modRevision) return hit.value;
+    let value: Record<string, unknown> | null = null;
+    try {
+      const v = JSON.parse(kv.value) as unknown;
+      if (typeof v === 'object' && v !== null && !Array.isArray(v)) value = v as Record<string, unknown>;
+    } catch {
+      value = null;
+    }
+    this.parsed.set(kv.key, { modRevision: kv.modRevision, value });
+    return value;
+  }
 
   build(kvs: ReadonlyMap<string, KvEntry>, revision: number): ViewBuild {
     const problems: string[] = [];
@@ -65,14 +85,9 @@ export class ViewBuilder {
       const rel = kv.key.slice(this.prefix.length);
       const parts = rel.split('/');
       const json = (): Record<string, unknown> | null => {
-        try {
-          const v = JSON.parse(kv.value) as unknown;
-          if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
-        } catch {
-          // reported below
-        }
-        problems.push(`${rel}: not a JSON object`);
-        return null;
+        const v = this.parse(kv);
+        if (v === null) problems.push(`${rel}: not a JSON object`);
+        return v;
       };
       switch (parts[0]) {
         case 'config':
@@ -163,6 +178,8 @@ export class ViewBuilder {
       }
     }
 
+    // Forget the parsed values of keys that are gone (bounded by the keys that exist).
+    if (this.parsed.size > kvs.size) for (const key of this.parsed.keys()) if (!kvs.has(key)) this.parsed.delete(key);
     let config: ClusterConfig | null = null;
     let configProblem: ViewBuild['configProblem'];
     if (configEntry) {
