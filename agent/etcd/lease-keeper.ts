@@ -172,12 +172,20 @@ export class LeaseKeeper {
     this.timer = setTimeout(() => this.tick(), Math.max(0, dueMs - nowMs));
   }
 
-  private tick(): void {
+  private tick(ioRead = false): void {
     this.timer = undefined;
     if (this.stopped) return;
     const nowMs = this.clock.monotonicMs();
     const oldest = this.pendingSendsMs[0];
     if (oldest !== undefined && nowMs - oldest > this.responseTimeoutMs) {
+      if (!ioRead) {
+        // After the event loop was held (a burst of work under load), timers run before the I/O
+        // that may already carry the answer: read it first (an answer reschedules: this.timer).
+        setImmediate(() => {
+          if (this.timer === undefined) this.tick(true);
+        });
+        return;
+      }
       this.listener.late({ sentAtMs: oldest, waitedMs: nowMs - oldest, peer: this.peer });
       this.replaceStream();
       return;
