@@ -3,12 +3,14 @@
 // transactions, OCF actions), and feeds the results back. One action at a time per set; sets are
 // independent of each other. Nothing here blocks the event loop (SPEC §5.4).
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import type { HostConfig } from '../config/host-config.js';
 import {
   monitorIntervalMs,
   monitorTimeoutMs,
+  setPriority,
   startTimeoutMs,
   stopTimeoutMs,
   takeoverGraceMs,
@@ -43,6 +45,8 @@ import { parseDurationMs } from '../config/duration.js';
 import { LeaseObserver } from '../etcd/lease-observer.js';
 import { fenceDeviceFor } from '../fence/device.js';
 import { checkEtcdVersion } from '../etcd/version-floor.js';
+import { ActionSlots, defaultActionLimit, type ActionClass } from './action-slots.js';
+import { LoopDelay } from './loop-delay.js';
 
 /** Lease TTL used when the cluster has no configuration yet. */
 const DEFAULT_LEASE_TTL_SEC = 5;
@@ -50,6 +54,11 @@ const DEFAULT_LEASE_TTL_SEC = 5;
 const IDLE_RECHECK_MS = 1000;
 /** Pacing of a retiring set's release retries: 1 s, 2 s, 4 s … at most 30 s. */
 const SET_RETRY_BACKOFF = { baseMs: 1000, capMs: 30_000 };
+/** Event-loop delay windows; a window with a delay above LOOP_DELAY_WARN_MS is logged. */
+const LOOP_DELAY_WINDOW_MS = 5000;
+const LOOP_DELAY_WARN_MS = 500;
+/** What a set this host does not take while it is overloaded says (status, /health, logs). */
+const OVERLOAD_HOLD = 'not taken here while this host is overloaded (its resource actions are queued); waiting for its queue to drain';
 
 interface SetRuntime {
   name: string;
@@ -141,6 +150,9 @@ export class HostAgent {
   private configProblem: { revision: number; reason: string } | undefined;
   /** Jitter of the lease keeper's reconnect backoff, seeded by the node name (reproducible). */
   private readonly jitter: () => number;
+  /** Bounded action concurrency (the host's action limit) and its queue. */
+  private readonly slots: ActionSlots;
+  private readonly loopDelay: LoopDelay;
 
   constructor(
     private readonly config: HostConfig,
@@ -164,6 +176,9 @@ export class HostAgent {
       changed: (kvs, revision) => this.onViewChanged(kvs, revision),
       trouble: (what) => this.log.warn({ what }, 'etcd watch trouble'),
     });
+    // Stops never wait while the lease is in doubt (or gone): the next owner's grace counts on them.
+    this.slots = new ActionSlots(config.actionLimit ?? defaultActionLimit(availableParallelism()), () => !this.leaseValid(this.view?.config?.timing.fenceMargin ?? 1000), (on) => this.onOverload(on));
+    this.loopDelay = new LoopDelay(LOOP_DELAY_WINDOW_MS, LOOP_DELAY_WARN_MS, (w) => this.log.warn({ maxMs: Math.round(w.maxMs), p99Ms: Math.round(w.p99Ms), queued: this.slots.queued, running: this.slots.active }, 'event loop delayed'));
   }
 
   get node(): string {
@@ -177,6 +192,7 @@ export class HostAgent {
 
   /** Starts the agent: lease (resumed when possible), registration, watch, first reconciliation. */
   async start(): Promise<void> {
+    this.loopDelay.start();
     await mkdir(this.runDir, { recursive: true, mode: 0o750 });
     // The lease first: a restarted agent has until its peers' suspicion (suspectAfter, 1 s at
     // leaseTtl 2 s) to renew it, so nothing slow comes before. The host facts follow in the
@@ -212,6 +228,7 @@ export class HostAgent {
   async stop(leaveResources: boolean): Promise<void> {
     this.stopping = true;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.loopDelay.stop();
     this.leaseObserver.close();
     this.deviceMonitor.close();
     if (!leaveResources) {
@@ -580,7 +597,10 @@ export class HostAgent {
     this.leaseOkAtLastDecision = !this.granting && this.leaseValid(marginMs);
     // Only a lease really in doubt (or lost) aborts; granting a new lease for a changed TTL while
     // the old one is sound does not (found by the compat test: probes were cut short).
-    if (!this.leaseValid(marginMs)) this.abortStartsAndMonitors();
+    if (!this.leaseValid(marginMs)) {
+      this.abortStartsAndMonitors();
+      this.slots.expedite(); // a stop queued behind other actions must not wait: doubt wants the stop
+    }
     this.recordEtcdReachability(!this.leaseValid(marginMs));
     const leaseSound = this.leaseOkAtLastDecision;
     for (const [name, rt] of this.sets) {
@@ -600,6 +620,8 @@ export class HostAgent {
       }
       if (this.adoptIfOwner(name, rt, view, config)) continue;
       let decision = this.decide(name, rt, view, config);
+      // An overloaded host takes no more sets: it sheds work before it risks its lease.
+      if (decision.action.kind === 'acquire' && this.slots.overloaded) decision = { ...decision, action: { kind: 'none' }, reason: `${decision.reason}; ${OVERLOAD_HOLD}` };
       rt.awaitsFence = decision.awaitsFence ?? [];
       decision = this.withFenceProgress(decision, view);
       this.noteDecision(name, rt, decision, view);
@@ -657,7 +679,21 @@ export class HostAgent {
 
   /** The node key's value: the registration, the host facts once gathered, and a heartbeat time. */
   private currentNodeRecord(): Record<string, unknown> {
-    return { ...this.nodeRecord, ...(this.facts ? { facts: this.facts } : {}), aliveAtWallMs: this.clock.wallMs() };
+    const overload = this.slots.report().reason;
+    return { ...this.nodeRecord, ...(this.facts ? { facts: this.facts } : {}), ...(overload ? { overload } : {}), aliveAtWallMs: this.clock.wallMs() };
+  }
+
+  /**
+   * The host entered or left overload (a long action queue): said in the log, the node record
+   * (`overload`) and /health; leaving it lets the held sets be taken again.
+   */
+  private onOverload(on: boolean): void {
+    const report = this.slots.report();
+    if (on) this.log.warn({ queued: report.queued, running: report.running, limit: report.limit, reason: report.reason }, 'overloaded: shedding work');
+    else this.log.info({ queued: report.queued, running: report.running, limit: report.limit }, 'overload over');
+    const keeper = this.keeper;
+    if (keeper && !this.granting && !this.stopping) void this.store.updateNode(this.node, keeper.leaseId, this.currentNodeRecord());
+    this.kick();
   }
 
   /**
@@ -957,6 +993,15 @@ export class HostAgent {
       this.log.error({ set: name, resource: resource.id, action, reason: agent }, 'resource agent cannot be run');
       return { status: 'spawn-failed', reason: agent, durationMs: 0, stdout: '' };
     }
+    // A slot of the host's action limit first (stops first, then starts by set priority, probes,
+    // monitors); an abort while queued (lease doubt) ends the wait. A start re-checks the lease
+    // once it has its slot: the check before it may be seconds old by then.
+    const slot = await this.slots.acquire({ kind: slotClass(action, intervalMs), priority: setPriority(rt.spec), signal: abort?.signal });
+    if (!slot || (action === 'start' && !this.leaseValid(this.view?.config?.timing.fenceMargin ?? 1000))) {
+      slot?.release();
+      if (abort && rt.abort === abort) rt.abort = undefined;
+      return { status: 'aborted', reason: String(abort?.signal.reason ?? 'etcd lease in doubt (self-fencing)'), durationMs: 0, stdout: '' };
+    }
     let inflight: Promise<string | null> | undefined;
     const result = await runAction({
       signal: abort?.signal,
@@ -973,7 +1018,7 @@ export class HostAgent {
       node: this.node,
       set: name,
       fencingToken: token,
-    });
+    }).finally(() => slot.release());
     if (abort && rt.abort === abort) rt.abort = undefined;
     agentMetrics.action(resource.type, action, result);
     if (inflight) void inflight.then((path) => (path ? clearInflight(path) : undefined));
@@ -1177,6 +1222,11 @@ export class HostAgent {
     const due = rt.nextMonitorMs.findIndex((t) => t <= now);
     if (due < 0) return;
     const resource = rt.spec.resources[due];
+    if (this.slots.overloaded) {
+      // Shedding: a recurring monitor waits one interval more rather than join a long queue.
+      rt.nextMonitorMs[due] = now + monitorIntervalMs(resource);
+      return;
+    }
     void this.runExclusive(rt, async () => {
       const token = this.view?.owners.get(name)?.token ?? null;
       const result = await this.act(name, rt, due, 'monitor', monitorTimeoutMs(resource), monitorIntervalMs(resource), token);
@@ -1325,7 +1375,7 @@ export class HostAgent {
       const bans = [...(this.view?.bans.get(baseSetName(set))?.values() ?? [])].filter((b) => b.untilWallMs > wallMs).length;
       return { set, owner: owner?.node ?? null, ownedHere, activeHere: highestActive(rt.local) >= 0, state: rt.lastState, token: ownedHere ? owner.token : null, resources: rt.spec.resources.map((r, i) => ({ id: r.id, failCount: rt.failCounts[i] })), bans };
     });
-    return { node: this.node, lease: lease && { ...lease, sound: this.leaseOkAtLastDecision }, watchdogArmed: this.watchdog !== undefined, sets };
+    return { node: this.node, lease: lease && { ...lease, sound: this.leaseOkAtLastDecision }, watchdogArmed: this.watchdog !== undefined, sets, actions: this.slots.report(), loopDelay: this.loopDelay.read() };
   }
 
   private healthReport(): Record<string, unknown> {
@@ -1339,6 +1389,7 @@ export class HostAgent {
       configProblem: this.configProblem?.reason ?? null,
       leaseFileProblem: this.leaseFileProblem ?? null,
       watchdog: this.watchdog ? { device: this.config.watchdog?.device, fed: this.watchdog.fed } : null,
+      actions: this.slots.report(),
       sets: Object.fromEntries([...this.sets].map(([n, rt]) => [n, { state: rt.lastState, reason: rt.lastReason, resources: rt.local.resources }])),
     };
   }
@@ -1346,6 +1397,13 @@ export class HostAgent {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The queue class of an OCF action: a monitor with interval 0 is a probe. */
+function slotClass(action: OcfAction, intervalMs: number): ActionClass {
+  if (action === 'stop') return 'stop';
+  if (action === 'start') return 'start';
+  return intervalMs === 0 ? 'probe' : 'monitor';
 }
 
 async function readLeaseFile(path: string): Promise<PersistedLease | null> {
