@@ -81,7 +81,11 @@ const serviceSet = z.strictObject({
   onFailure: onFailure.prefault({}),
   requireFencing: z.boolean().optional(),
   /** Higher first when a host's resource actions queue up (setPriority: 0 when absent). */
-  priority: z.number({ error: 'must be a whole number from -1000 to 1000' }).int('must be a whole number from -1000 to 1000').min(-1000, 'must be a whole number from -1000 to 1000').max(1000, 'must be a whole number from -1000 to 1000').optional(),
+  priority: z
+    .unknown()
+    .refine((n) => Number.isInteger(n) && Math.abs(n as number) <= 1000, 'must be a whole number from -1000 to 1000')
+    .transform((n) => n as number)
+    .optional(),
   resources: z.array(resource).min(1, 'a service set needs at least one resource').max(64),
 });
 

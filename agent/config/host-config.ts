@@ -34,10 +34,9 @@ export const HostConfigSchema = z.strictObject({
    * in a queue (agent/shell/action-slots.ts). Default: twice the cores (defaultActionLimit).
    */
   actionLimit: z
-    .number({ error: 'must be a whole number from 1 to 1024 (resource actions run at once on this host)' })
-    .int('must be a whole number from 1 to 1024 (resource actions run at once on this host)')
-    .min(1, 'must be a whole number from 1 to 1024 (resource actions run at once on this host)')
-    .max(1024, 'must be a whole number from 1 to 1024 (resource actions run at once on this host)')
+    .unknown()
+    .refine((n) => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 1024, 'must be a whole number from 1 to 1024 (resource actions run at once on this host)')
+    .transform((n) => n as number)
     .optional(),
   /**
    * Optional Linux watchdog (e.g. /dev/watchdog from `modprobe softdog soft_margin=5`): fed while
