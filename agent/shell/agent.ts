@@ -23,7 +23,7 @@ import { adoptOwnership, afterAcquire, afterMonitor, afterProbe, afterRelease, a
 import { emptyLocalSet, type ClusterView, type LeaseState, type LocalSet, type OwnerRecord, type SetDecision } from '../core/types.js';
 import { makeEtcdClient, type EtcdConnection } from '../etcd/client.js';
 import { Keys } from '../etcd/keys.js';
-import { LeaseKeeper } from '../etcd/lease-keeper.js';
+import { prestartKeeperThread, ThreadedLeaseKeeper, type KeptLease } from '../etcd/keeper-thread.js';
 import { ClusterStore } from '../etcd/store.js';
 import { ViewBuilder } from '../etcd/view.js';
 import { PrefixWatcher } from '../etcd/watcher.js';
@@ -39,7 +39,7 @@ import { Fencer } from './fencer.js';
 import { devicesToMonitor, fenceTargets, leasesToObserve } from '../core/fence-targets.js';
 import { DeviceMonitor } from './device-monitor.js';
 import { Watchdog } from './watchdog.js';
-import { Backoff, seededJitter } from './backoff.js';
+import { Backoff } from './backoff.js';
 import { clearInflight, killLeftoverStarts, recordInflight } from './inflight.js';
 import { parseDurationMs } from '../config/duration.js';
 import { LeaseObserver } from '../etcd/lease-observer.js';
@@ -110,12 +110,12 @@ export class HostAgent {
   private readonly leaseObserver: LeaseObserver;
   private readonly deviceMonitor: DeviceMonitor;
   private watchdog: Watchdog | undefined;
-  private keeper: LeaseKeeper | undefined;
+  private keeper: KeptLease | undefined;
   /**
    * A changed leaseTtl reaching an owner: the lease its keys move to, granted and renewed while the
    * move is under way. Both leases are this host's meanwhile, and both must be sound.
    */
-  private movingTo: LeaseKeeper | undefined;
+  private movingTo: KeptLease | undefined;
   private view: ClusterView | undefined;
   private readonly sets = new Map<string, SetRuntime>();
   private kickPending = false;
@@ -148,20 +148,18 @@ export class HostAgent {
   private leaseFileProblem: string | undefined;
   /** Why the stored configuration is not the one in use (it cannot be read), or undefined. */
   private configProblem: { revision: number; reason: string } | undefined;
-  /** Jitter of the lease keeper's reconnect backoff, seeded by the node name (reproducible). */
-  private readonly jitter: () => number;
   /** Bounded action concurrency (the host's action limit) and its queue. */
   private readonly slots: ActionSlots;
   private readonly loopDelay: LoopDelay;
 
   constructor(
     private readonly config: HostConfig,
-    conn: EtcdConnection,
+    private readonly conn: EtcdConnection,
     private readonly clock: Clock,
     private readonly log: Logger,
   ) {
     this.keys = Keys.forCluster(config.cluster);
-    this.jitter = seededJitter(config.node);
+    prestartKeeperThread(conn); // the lease comes first at start-up: its thread loads meanwhile
     this.client = makeEtcdClient(conn);
     this.memberClients = conn.endpoints.map((e) => makeEtcdClient(conn, [e]));
     this.endpoints = conn.endpoints;
@@ -285,8 +283,9 @@ export class HostAgent {
   }
 
   /** A lease keeper for this agent (not yet granted or resumed): one way to build it, for every lease it holds. */
-  private newKeeper(ttlSec: number): LeaseKeeper {
-    const keeper: LeaseKeeper = new LeaseKeeper(this.memberClients, { ttlSec, callTimeoutMs: 2000, jitter: this.jitter }, this.clock, {
+  private newKeeper(ttlSec: number): KeptLease {
+    // On its own thread: the agent's own work (forks, large views) must never hold up a keepalive.
+    const keeper: KeptLease = new ThreadedLeaseKeeper(this.conn, { ttlSec, callTimeoutMs: 2000, jitterSeed: this.config.node }, this.clock, {
       renewed: () => this.onLeaseRenewed(),
       answered: (rttMs, peer) => agentMetrics.keepaliveAnswered(rttMs, peer),
       late: (info) => this.log.warn({ waitedMs: Math.round(info.waitedMs), peer: info.peer }, 'lease keepalive late; moving to next etcd member'),
@@ -377,7 +376,7 @@ export class HostAgent {
    * Keeps the lease id for a restarted agent to resume. Failing to write it (a full disk) must not
    * stop the agent, which would leave its resources without one: the file only serves a restart.
    */
-  private async persistLease(keeper: LeaseKeeper): Promise<void> {
+  private async persistLease(keeper: KeptLease): Promise<void> {
     try {
       await writeLeaseFile(this.leaseFile(), { leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec, node: this.node, registeredRevision: this.registeredRevision });
       this.leaseFileProblem = undefined;
@@ -437,7 +436,7 @@ export class HostAgent {
     } else this.scheduleWake();
   }
 
-  private onLeaseLost(keeper: LeaseKeeper, reason: string): void {
+  private onLeaseLost(keeper: KeptLease, reason: string): void {
     if (keeper !== this.keeper || this.stopping) return;
     this.log.error({ leaseId: keeper.leaseId, reason }, 'lease lost');
     this.keeper = undefined;
@@ -594,14 +593,16 @@ export class HostAgent {
     const config = this.expandedConfig(view);
     if (config) this.syncSets(config);
     const marginMs = config?.timing.fenceMargin ?? 1000;
-    this.leaseOkAtLastDecision = !this.granting && this.leaseValid(marginMs);
+    // Read once: the lease thread renews concurrently, and an abort must come with its record.
+    const leaseValidNow = this.leaseValid(marginMs);
+    this.leaseOkAtLastDecision = !this.granting && leaseValidNow;
     // Only a lease really in doubt (or lost) aborts; granting a new lease for a changed TTL while
     // the old one is sound does not (found by the compat test: probes were cut short).
-    if (!this.leaseValid(marginMs)) {
+    if (!leaseValidNow) {
       this.abortStartsAndMonitors();
       this.slots.expedite(); // a stop queued behind other actions must not wait: doubt wants the stop
     }
-    this.recordEtcdReachability(!this.leaseValid(marginMs));
+    this.recordEtcdReachability(!leaseValidNow);
     const leaseSound = this.leaseOkAtLastDecision;
     for (const [name, rt] of this.sets) {
       if (only && !only.has(name)) continue;
