@@ -80,6 +80,12 @@ const serviceSet = z.strictObject({
   failback: z.boolean().default(false),
   onFailure: onFailure.prefault({}),
   requireFencing: z.boolean().optional(),
+  /** Higher first when a host's resource actions queue up (setPriority: 0 when absent). */
+  priority: z
+    .unknown()
+    .refine((n) => Number.isInteger(n) && Math.abs(n as number) <= 1000, 'must be a whole number from -1000 to 1000')
+    .transform((n) => n as number)
+    .optional(),
   resources: z.array(resource).min(1, 'a service set needs at least one resource').max(64),
 });
 
@@ -190,6 +196,11 @@ export function suspectAfterMs(config: ClusterConfig): number | null {
 /** Whether a set needs its old owner fenced before an unplanned takeover (SPEC §3.2 `requireFencing`). */
 export function setRequiresFencing(set: ServiceSetConfig): boolean {
   return set.requireFencing ?? set.resources.some((r) => EXCLUSIVE_TYPES.has(r.type));
+}
+
+/** A set's priority in a host's action queue (`priority`, default 0): higher starts first. */
+export function setPriority(set: ServiceSetConfig): number {
+  return set.priority ?? 0;
 }
 
 export function startTimeoutMs(r: ResourceConfig): number {

@@ -30,6 +30,15 @@ export const HostConfigSchema = z.strictObject({
   http: z.strictObject({ listen: z.string().default('127.0.0.1:7946') }).prefault({}),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
   /**
+   * How many resource actions (start, stop, probe, monitor) run at once on this host; the rest wait
+   * in a queue (agent/shell/action-slots.ts). Default: twice the cores (defaultActionLimit).
+   */
+  actionLimit: z
+    .unknown()
+    .refine((n) => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 1024, 'must be a whole number from 1 to 1024 (resource actions run at once on this host)')
+    .transform((n) => n as number)
+    .optional(),
+  /**
    * Optional Linux watchdog (e.g. /dev/watchdog from `modprobe softdog soft_margin=5`): fed while
    * this host's lease is sound or nothing runs here, so a host whose agent hangs, or that keeps
    * resources without a lease, is rebooted by the kernel. See docs/fencing.md for its trade-offs.

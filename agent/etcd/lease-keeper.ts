@@ -191,11 +191,19 @@ export class LeaseKeeper {
     });
   }
 
-  private tick(): void {
+  private tick(ioRead = false): void {
     if (this.stopped || !this.channel) return;
     const nowMs = this.ports.clock.monotonicMs();
     const late = this.ledger.late(nowMs);
     if (late) {
+      if (!ioRead) {
+        // After the event loop was held (a burst of work under load), timers run before the I/O
+        // that may already carry the answer: read it first (an answer reschedules the timer).
+        this.ports.timers.afterIo(() => {
+          if (this.cancelTimer === undefined) this.tick(true);
+        });
+        return;
+      }
       this.listener.late({ ...late, peer: this.channel.peer() });
       this.replaceStream();
       return;

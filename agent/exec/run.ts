@@ -131,9 +131,15 @@ export function runProgram(req: RunRequest): Promise<RunResult> {
     child.stderr?.on('error', () => undefined);
 
     termTimer = setTimeout(() => {
-      timedOut = true;
-      killGroup('SIGTERM');
-      killTimer = setTimeout(() => killGroup('SIGKILL'), req.killGraceMs ?? KILL_GRACE_MS);
+      // After the event loop was held past the timeout (a burst of forks under load), timers run
+      // before the I/O that already carries the exit: look again once this turn's I/O is read, so
+      // a program that finished in time is never called timed out (issue 16).
+      setImmediate(() => {
+        if (settled || exited || aborted !== undefined) return;
+        timedOut = true;
+        killGroup('SIGTERM');
+        killTimer = setTimeout(() => killGroup('SIGKILL'), req.killGraceMs ?? KILL_GRACE_MS);
+      });
     }, req.timeoutMs);
     if (req.signal?.aborted) queueMicrotask(onAbort);
     else req.signal?.addEventListener('abort', onAbort, { once: true });

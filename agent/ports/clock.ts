@@ -20,11 +20,16 @@ export const systemClock: Clock = {
 export interface Timers {
   /** Runs `task` once, `delayMs` from now; the returned function cancels it (a no-op once run). */
   after(delayMs: number, task: () => void): () => void;
+  /** Runs `task` once the I/O already waiting has been read (Node's setImmediate). */
+  afterIo(task: () => void): void;
 }
 
 export const systemTimers: Timers = {
   after(delayMs, task) {
     const handle = setTimeout(task, Math.max(0, delayMs));
     return () => clearTimeout(handle);
+  },
+  afterIo(task) {
+    setImmediate(task);
   },
 };

@@ -3,12 +3,14 @@
 // transactions, OCF actions), and feeds the results back. One action at a time per set; sets are
 // independent of each other. Nothing here blocks the event loop (SPEC §5.4).
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import type { HostConfig } from '../config/host-config.js';
 import {
   monitorIntervalMs,
   monitorTimeoutMs,
+  setPriority,
   startTimeoutMs,
   stopTimeoutMs,
   takeoverGraceMs,
@@ -23,14 +25,13 @@ import { emptyLocalSet, type ClusterView, type LeaseState, type LocalSet, type O
 import type { Cause } from '../core/causes.js';
 import { makeEtcdClient, type EtcdConnection } from '../etcd/client.js';
 import { Keys } from '../etcd/keys.js';
-import { LeaseKeeper, type KeeperPorts } from '../etcd/lease-keeper.js';
-import { etcdLeaseTransport } from '../etcd/lease-transport.js';
+import { prestartKeeperThread, ThreadedLeaseKeeper, type KeptLease } from '../etcd/keeper-thread.js';
 import { ClusterStore } from '../etcd/store.js';
 import { ViewBuilder } from '../etcd/view.js';
 import { PrefixWatcher } from '../etcd/watcher.js';
 import { resolveAgent, type AgentRef } from '../ocf/resolve.js';
 import { runAction, type ActionResult, type OcfAction } from '../ocf/runner.js';
-import { systemTimers, type Clock } from '../ports/clock.js';
+import type { Clock } from '../ports/clock.js';
 import { EventLog } from './events.js';
 import type { Logger } from './log.js';
 import { startHealthServer, type HealthServer, type ProbeState } from './health.js';
@@ -40,12 +41,14 @@ import { Fencer } from './fencer.js';
 import { devicesToMonitor, fenceTargets, leasesToObserve } from '../core/fence-targets.js';
 import { DeviceMonitor } from './device-monitor.js';
 import { Watchdog } from './watchdog.js';
-import { Backoff, seededJitter } from '../core/backoff.js';
+import { Backoff } from '../core/backoff.js';
 import { clearInflight, killLeftoverStarts, recordInflight } from './inflight.js';
 import { parseDurationMs } from '../config/duration.js';
 import { LeaseObserver } from '../etcd/lease-observer.js';
 import { fenceDeviceFor } from '../fence/device.js';
 import { checkEtcdVersion } from '../etcd/version-floor.js';
+import { ActionSlots, defaultActionLimit, type ActionClass } from './action-slots.js';
+import { LoopDelay } from './loop-delay.js';
 
 /** Lease TTL used when the cluster has no configuration yet. */
 const DEFAULT_LEASE_TTL_SEC = 5;
@@ -53,6 +56,11 @@ const DEFAULT_LEASE_TTL_SEC = 5;
 const IDLE_RECHECK_MS = 1000;
 /** Pacing of a retiring set's release retries: 1 s, 2 s, 4 s … at most 30 s. */
 const SET_RETRY_BACKOFF = { baseMs: 1000, capMs: 30_000 };
+/** Event-loop delay windows; a window with a delay above LOOP_DELAY_WARN_MS is logged. */
+const LOOP_DELAY_WINDOW_MS = 5000;
+const LOOP_DELAY_WARN_MS = 500;
+/** What a set this host does not take while it is overloaded says (status, /health, logs). */
+const OVERLOAD_HOLD = 'not taken here while this host is overloaded (its resource actions are queued); waiting for its queue to drain';
 
 interface SetRuntime {
   name: string;
@@ -97,7 +105,6 @@ export class HostAgent {
   private readonly keys: Keys;
   private readonly client: Etcd3;
   private readonly memberClients: Etcd3[];
-  private readonly keeperPorts: KeeperPorts;
   private readonly endpoints: string[];
   private readonly store: ClusterStore;
   private readonly watcher: PrefixWatcher;
@@ -107,12 +114,12 @@ export class HostAgent {
   private readonly leaseObserver: LeaseObserver;
   private readonly deviceMonitor: DeviceMonitor;
   private watchdog: Watchdog | undefined;
-  private keeper: LeaseKeeper | undefined;
+  private keeper: KeptLease | undefined;
   /**
    * A changed leaseTtl reaching an owner: the lease its keys move to, granted and renewed while the
    * move is under way. Both leases are this host's meanwhile, and both must be sound.
    */
-  private movingTo: LeaseKeeper | undefined;
+  private movingTo: KeptLease | undefined;
   private view: ClusterView | undefined;
   private readonly sets = new Map<string, SetRuntime>();
   private kickPending = false;
@@ -145,20 +152,20 @@ export class HostAgent {
   private leaseFileProblem: string | undefined;
   /** Why the stored configuration is not the one in use (it cannot be read), or undefined. */
   private configProblem: { revision: number; reason: string } | undefined;
-  /** Jitter of the lease keeper's reconnect backoff, seeded by the node name (reproducible). */
-  private readonly jitter: () => number;
+  /** Bounded action concurrency (the host's action limit) and its queue. */
+  private readonly slots: ActionSlots;
+  private readonly loopDelay: LoopDelay;
 
   constructor(
     private readonly config: HostConfig,
-    conn: EtcdConnection,
+    private readonly conn: EtcdConnection,
     private readonly clock: Clock,
     private readonly log: Logger,
   ) {
     this.keys = Keys.forCluster(config.cluster);
-    this.jitter = seededJitter(config.node);
+    prestartKeeperThread(conn); // the lease comes first at start-up: its thread loads meanwhile
     this.client = makeEtcdClient(conn);
     this.memberClients = conn.endpoints.map((e) => makeEtcdClient(conn, [e]));
-    this.keeperPorts = { transport: etcdLeaseTransport(this.memberClients), clock: this.clock, timers: systemTimers };
     this.endpoints = conn.endpoints;
     this.store = new ClusterStore(this.client, this.keys);
     this.viewBuilder = new ViewBuilder(this.keys.prefix);
@@ -171,6 +178,9 @@ export class HostAgent {
       changed: (kvs, revision) => this.onViewChanged(kvs, revision),
       trouble: (what) => this.log.warn({ what }, 'etcd watch trouble'),
     });
+    // Stops never wait while the lease is in doubt (or gone): the next owner's grace counts on them.
+    this.slots = new ActionSlots(config.actionLimit ?? defaultActionLimit(availableParallelism()), () => !this.leaseValid(this.view?.config?.timing.fenceMargin ?? 1000), (on) => this.onOverload(on));
+    this.loopDelay = new LoopDelay(LOOP_DELAY_WINDOW_MS, LOOP_DELAY_WARN_MS, (w) => this.log.warn({ maxMs: Math.round(w.maxMs), p99Ms: Math.round(w.p99Ms), queued: this.slots.queued, running: this.slots.active }, 'event loop delayed'));
   }
 
   get node(): string {
@@ -184,6 +194,7 @@ export class HostAgent {
 
   /** Starts the agent: lease (resumed when possible), registration, watch, first reconciliation. */
   async start(): Promise<void> {
+    this.loopDelay.start();
     await mkdir(this.runDir, { recursive: true, mode: 0o750 });
     // The lease first: a restarted agent has until its peers' suspicion (suspectAfter, 1 s at
     // leaseTtl 2 s) to renew it, so nothing slow comes before. The host facts follow in the
@@ -219,6 +230,7 @@ export class HostAgent {
   async stop(leaveResources: boolean): Promise<void> {
     this.stopping = true;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.loopDelay.stop();
     this.leaseObserver.close();
     this.deviceMonitor.close();
     if (!leaveResources) {
@@ -275,8 +287,9 @@ export class HostAgent {
   }
 
   /** A lease keeper for this agent (not yet granted or resumed): one way to build it, for every lease it holds. */
-  private newKeeper(ttlSec: number): LeaseKeeper {
-    const keeper: LeaseKeeper = new LeaseKeeper(this.keeperPorts, { ttlSec, callTimeoutMs: 2000, jitter: this.jitter }, {
+  private newKeeper(ttlSec: number): KeptLease {
+    // On its own thread: the agent's own work (forks, large views) must never hold up a keepalive.
+    const keeper: KeptLease = new ThreadedLeaseKeeper(this.conn, { ttlSec, callTimeoutMs: 2000, jitterSeed: this.config.node }, this.clock, {
       renewed: () => this.onLeaseRenewed(),
       answered: (rttMs, peer) => agentMetrics.keepaliveAnswered(rttMs, peer),
       late: (info) => this.log.warn({ waitedMs: Math.round(info.waitedMs), peer: info.peer }, 'lease keepalive late; moving to next etcd member'),
@@ -367,7 +380,7 @@ export class HostAgent {
    * Keeps the lease id for a restarted agent to resume. Failing to write it (a full disk) must not
    * stop the agent, which would leave its resources without one: the file only serves a restart.
    */
-  private async persistLease(keeper: LeaseKeeper): Promise<void> {
+  private async persistLease(keeper: KeptLease): Promise<void> {
     try {
       await writeLeaseFile(this.leaseFile(), { leaseId: keeper.leaseId, ttlSec: keeper.grantedTtlSec, node: this.node, registeredRevision: this.registeredRevision });
       this.leaseFileProblem = undefined;
@@ -432,7 +445,7 @@ export class HostAgent {
     } else this.scheduleWake();
   }
 
-  private onLeaseLost(keeper: LeaseKeeper, reason: string): void {
+  private onLeaseLost(keeper: KeptLease, reason: string): void {
     if (keeper !== this.keeper || this.stopping) return;
     this.log.error({ leaseId: keeper.leaseId, reason }, 'lease lost');
     this.keeper = undefined;
@@ -589,11 +602,16 @@ export class HostAgent {
     const config = this.expandedConfig(view);
     if (config) this.syncSets(config);
     const marginMs = config?.timing.fenceMargin ?? 1000;
-    this.leaseOkAtLastDecision = !this.granting && this.leaseValid(marginMs);
+    // Read once: the lease thread renews concurrently, and an abort must come with its record.
+    const leaseValidNow = this.leaseValid(marginMs);
+    this.leaseOkAtLastDecision = !this.granting && leaseValidNow;
     // Only a lease really in doubt (or lost) aborts; granting a new lease for a changed TTL while
     // the old one is sound does not (found by the compat test: probes were cut short).
-    if (!this.leaseValid(marginMs)) this.abortStartsAndMonitors();
-    this.recordEtcdReachability(!this.leaseValid(marginMs));
+    if (!leaseValidNow) {
+      this.abortStartsAndMonitors();
+      this.slots.expedite(); // a stop queued behind other actions must not wait: doubt wants the stop
+    }
+    this.recordEtcdReachability(!leaseValidNow);
     const leaseSound = this.leaseOkAtLastDecision;
     for (const [name, rt] of this.sets) {
       if (only && !only.has(name)) continue;
@@ -612,6 +630,8 @@ export class HostAgent {
       }
       if (this.adoptIfOwner(name, rt, view, config)) continue;
       let decision = this.decide(name, rt, view, config);
+      // An overloaded host takes no more sets: it sheds work before it risks its lease.
+      if (decision.action.kind === 'acquire' && this.slots.overloaded) decision = { ...decision, action: { kind: 'none' }, reason: `${decision.reason}; ${OVERLOAD_HOLD}` };
       rt.awaitsFence = decision.awaitsFence ?? [];
       decision = this.withFenceProgress(decision, view);
       this.noteDecision(name, rt, decision, view);
@@ -669,7 +689,21 @@ export class HostAgent {
 
   /** The node key's value: the registration, the host facts once gathered, and a heartbeat time. */
   private currentNodeRecord(): Record<string, unknown> {
-    return { ...this.nodeRecord, ...(this.facts ? { facts: this.facts } : {}), aliveAtWallMs: this.clock.wallMs() };
+    const overload = this.slots.report().reason;
+    return { ...this.nodeRecord, ...(this.facts ? { facts: this.facts } : {}), ...(overload ? { overload } : {}), aliveAtWallMs: this.clock.wallMs() };
+  }
+
+  /**
+   * The host entered or left overload (a long action queue): said in the log, the node record
+   * (`overload`) and /health; leaving it lets the held sets be taken again.
+   */
+  private onOverload(on: boolean): void {
+    const report = this.slots.report();
+    if (on) this.log.warn({ queued: report.queued, running: report.running, limit: report.limit, reason: report.reason }, 'overloaded: shedding work');
+    else this.log.info({ queued: report.queued, running: report.running, limit: report.limit }, 'overload over');
+    const keeper = this.keeper;
+    if (keeper && !this.granting && !this.stopping) void this.store.updateNode(this.node, keeper.leaseId, this.currentNodeRecord());
+    this.kick();
   }
 
   /**
@@ -979,6 +1013,15 @@ export class HostAgent {
       rt.log.error({ resource: resource.id, action, reason: agent }, 'resource agent cannot be run');
       return { status: 'spawn-failed', reason: agent, durationMs: 0, stdout: '' };
     }
+    // A slot of the host's action limit first (stops first, then starts by set priority, probes,
+    // monitors); an abort while queued (lease doubt) ends the wait. A start re-checks the lease
+    // once it has its slot: the check before it may be seconds old by then.
+    const slot = await this.slots.acquire({ kind: slotClass(action, intervalMs), priority: setPriority(rt.spec), signal: abort?.signal });
+    if (!slot || (action === 'start' && !this.leaseValid(this.view?.config?.timing.fenceMargin ?? 1000))) {
+      slot?.release();
+      if (abort && rt.abort === abort) rt.abort = undefined;
+      return { status: 'aborted', reason: String(abort?.signal.reason ?? 'etcd lease in doubt (self-fencing)'), durationMs: 0, stdout: '' };
+    }
     let inflight: Promise<string | null> | undefined;
     const result = await runAction({
       signal: abort?.signal,
@@ -995,7 +1038,7 @@ export class HostAgent {
       node: this.node,
       set: name,
       fencingToken: token,
-    });
+    }).finally(() => slot.release());
     if (abort && rt.abort === abort) rt.abort = undefined;
     agentMetrics.action(resource.type, action, result);
     if (inflight) void inflight.then((path) => (path ? clearInflight(path) : undefined));
@@ -1197,6 +1240,11 @@ export class HostAgent {
     const due = rt.nextMonitorMs.findIndex((t) => t <= now);
     if (due < 0) return;
     const resource = rt.spec.resources[due];
+    if (this.slots.overloaded) {
+      // Shedding: a recurring monitor waits one interval more rather than join a long queue.
+      rt.nextMonitorMs[due] = now + monitorIntervalMs(resource);
+      return;
+    }
     void this.runExclusive(rt, async () => {
       const token = this.view?.owners.get(name)?.token ?? null;
       const result = await this.act(name, rt, due, 'monitor', monitorTimeoutMs(resource), monitorIntervalMs(resource), token);
@@ -1346,7 +1394,7 @@ export class HostAgent {
       const bans = [...(this.view?.bans.get(baseSetName(set))?.values() ?? [])].filter((b) => b.untilWallMs > wallMs).length;
       return { set, owner: owner?.node ?? null, ownedHere: owned !== undefined, activeHere: highestActive(rt.local) >= 0, state: rt.lastState, token: owned ? owned.token : null, resources: rt.spec.resources.map((r, i) => ({ id: r.id, failCount: rt.failCounts[i] })), bans };
     });
-    return { node: this.node, lease: lease && { ...lease, sound: this.leaseOkAtLastDecision }, watchdogArmed: this.watchdog !== undefined, sets };
+    return { node: this.node, lease: lease && { ...lease, sound: this.leaseOkAtLastDecision }, watchdogArmed: this.watchdog !== undefined, sets, actions: this.slots.report(), loopDelay: this.loopDelay.read() };
   }
 
   private healthReport(): Record<string, unknown> {
@@ -1360,6 +1408,7 @@ export class HostAgent {
       configProblem: this.configProblem?.reason ?? null,
       leaseFileProblem: this.leaseFileProblem ?? null,
       watchdog: this.watchdog ? { device: this.config.watchdog?.device, fed: this.watchdog.fed } : null,
+      actions: this.slots.report(),
       sets: Object.fromEntries([...this.sets].map(([n, rt]) => [n, { state: rt.lastState, reason: rt.lastReason, resources: rt.local.resources }])),
     };
   }
@@ -1367,6 +1416,13 @@ export class HostAgent {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The queue class of an OCF action: a monitor with interval 0 is a probe. */
+function slotClass(action: OcfAction, intervalMs: number): ActionClass {
+  if (action === 'stop') return 'stop';
+  if (action === 'start') return 'start';
+  return intervalMs === 0 ? 'probe' : 'monitor';
 }
 
 async function readLeaseFile(path: string): Promise<PersistedLease | null> {

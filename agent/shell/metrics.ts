@@ -21,6 +21,7 @@ import type { ClusterView, SetAction } from '../core/types.js';
 import type { ActionResult } from '../ocf/runner.js';
 import { baseSetName } from '../core/clones.js';
 import { systemClock } from '../ports/clock.js';
+import type { SlotsReport } from './action-slots.js';
 
 export type TakeoverCause = 'initial' | 'host-lost' | 'fenced' | 'released' | 'switchover' | 'move' | 'monitor-failure' | 'self-fence' | 'stop-failed';
 export type Phase = 'detection' | 'fence' | 'acquire' | 'gate' | 'start' | 'stop' | 'handover';
@@ -49,6 +50,10 @@ export interface AgentSnapshot {
     resources: { id: string; failCount: number }[];
     bans: number;
   }[];
+  /** The host's action slots (limit, running, queued, overloaded). */
+  actions?: SlotsReport;
+  /** Event-loop delay: the last window's p99 and max, and the worst since start (ms). */
+  loopDelay?: { p99Ms: number; maxMs: number; worstMs: number };
 }
 
 interface Takeover {
@@ -219,6 +224,48 @@ export class AgentMetrics {
         g.reset();
         for (const s of snap()?.sets ?? []) if (s.ownedHere) for (const r of s.resources) g.set({ set: s.set, resource: r.id }, r.failCount);
       },
+    });
+    new Gauge({
+      name: 'hactl_action_limit',
+      help: 'Resource actions this host runs at once at most (actionLimit)',
+      registers: reg,
+      collect: () => this.gaugeOf('hactl_action_limit').set(snap()?.actions?.limit ?? 0),
+    });
+    new Gauge({
+      name: 'hactl_actions_running',
+      help: 'Resource actions running now on this host',
+      registers: reg,
+      collect: () => this.gaugeOf('hactl_actions_running').set(snap()?.actions?.running ?? 0),
+    });
+    new Gauge({
+      name: 'hactl_actions_queued',
+      help: 'Resource actions waiting for one of the action slots on this host',
+      registers: reg,
+      collect: () => this.gaugeOf('hactl_actions_queued').set(snap()?.actions?.queued ?? 0),
+    });
+    new Gauge({
+      name: 'hactl_overloaded',
+      help: '1 while this host sheds work (a long action queue): monitors delayed, no new sets taken',
+      registers: reg,
+      collect: () => this.gaugeOf('hactl_overloaded').set(snap()?.actions?.overloaded ? 1 : 0),
+    });
+    new Gauge({
+      name: 'hactl_event_loop_delay_seconds',
+      help: 'How late the agent event loop ran: p99 and max of the last 5 s window (quantile 0.99, 1)',
+      labelNames: ['quantile'],
+      registers: reg,
+      collect: () => {
+        const d = snap()?.loopDelay;
+        const g = this.gaugeOf('hactl_event_loop_delay_seconds');
+        g.set({ quantile: '0.99' }, (d?.p99Ms ?? 0) / 1000);
+        g.set({ quantile: '1' }, (d?.maxMs ?? 0) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'hactl_event_loop_delay_max_seconds',
+      help: 'The largest event-loop delay since the agent started',
+      registers: reg,
+      collect: () => this.gaugeOf('hactl_event_loop_delay_max_seconds').set((snap()?.loopDelay?.worstMs ?? 0) / 1000),
     });
     new Gauge({
       name: 'hactl_set_bans',

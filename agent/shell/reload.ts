@@ -3,7 +3,7 @@
 //  - its own agent.yaml: `log.level` and `resourceDirs` take effect at once. The file is validated
 //    with the same parser as at start-up; a file that does not parse or validate is refused with
 //    one log line naming the problem, and the settings in use stay. Fields that only take effect at
-//    start-up (node, cluster, etcd, dataDir, ocfRoot, http, watchdog) are logged as needing a
+//    start-up (node, cluster, etcd, dataDir, ocfRoot, http, watchdog, actionLimit) are logged as needing a
 //    restart and ignored.
 //  - the agent files in `resourceDirs`: a new, changed (also chmod/chown) or removed file makes the
 //    agent resolve that type again before its next action, and a file that fails the safety checks
@@ -16,7 +16,7 @@ import { agentFileProblem } from '../ocf/resolve.js';
 import type { Logger } from './log.js';
 
 /** Fields of agent.yaml read only at start-up. */
-const RESTART_FIELDS = ['node', 'cluster', 'etcd', 'dataDir', 'ocfRoot', 'http', 'watchdog'] as const;
+const RESTART_FIELDS = ['node', 'cluster', 'etcd', 'dataDir', 'ocfRoot', 'http', 'watchdog', 'actionLimit'] as const;
 /** Editors write a file in several steps: act once it has been quiet this long. */
 const SETTLE_MS = 150;
 

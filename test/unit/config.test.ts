@@ -123,6 +123,21 @@ test('host configuration: defaults and path-named errors', () => {
   assert.throws(() => parseHostConfig('etcd: { endpoints: [nope] }\n', 'agent.yaml'), /etcd\.endpoints\[0\]: not an etcd endpoint URL/);
 });
 
+test('actionLimit (host) and priority (service set): whole numbers in range, one clear line otherwise', () => {
+  assert.equal(parseHostConfig('node: mq1\n', 'agent.yaml').actionLimit, undefined, 'default: twice the cores, decided by the agent');
+  assert.equal(parseHostConfig('node: mq1\nactionLimit: 8\n', 'agent.yaml').actionLimit, 8);
+  for (const bad of ['0', '2.5', '2000', 'lots']) {
+    assert.throws(() => parseHostConfig(`node: mq1\nactionLimit: ${bad}\n`, 'agent.yaml'), /^HostConfigError: agent\.yaml: actionLimit: must be a whole number from 1 to 1024 \(resource actions run at once on this host\)$/, bad);
+  }
+  const ok = checkClusterConfig('serviceSets: { A: { priority: 10, resources: [{ id: x, type: dummy }] }, B: { resources: [{ id: y, type: dummy }] } }');
+  assert.ok(ok.ok);
+  if (ok.ok) assert.deepEqual([ok.config.serviceSets.A.priority, ok.config.serviceSets.B.priority], [10, undefined]);
+  for (const bad of ['1001', '1.5', 'high']) {
+    const r = checkClusterConfig(`serviceSets: { A: { priority: ${bad}, resources: [{ id: x, type: dummy }] } }`);
+    assert.ok(!r.ok && r.errors.some((e) => e === 'serviceSets.A.priority: must be a whole number from -1000 to 1000'), JSON.stringify(!r.ok && r.errors));
+  }
+});
+
 test('action timeouts and intervals of zero or absurdly small are refused: at least 100ms', () => {
   const set = (r: string): string => `serviceSets: { A: { resources: [{ id: x, type: dummy, ${r} }] } }`;
   const cases: [string, string][] = [

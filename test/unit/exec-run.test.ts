@@ -47,3 +47,17 @@ test('a program that cannot be started is spawn-failed with the reason, never a 
   const nul = await runProgram({ file: '/bin/true', args: ['a\u0000b'], env: {}, timeoutMs: 1000 });
   assert.equal(nul.status, 'spawn-failed');
 });
+
+test('a program that finished in time is not timed out because the event loop was blocked past its timeout', async () => {
+  // Under overload the agent's loop can be held for longer than an action's timeout (a burst of
+  // forks); the timeout timer then fires before the exit, already there, is read (issue 16: stops
+  // "failed" that had succeeded).
+  const pending = runProgram({ file: '/bin/true', args: [], env: {}, timeoutMs: 150 });
+  const until = performance.now() + 1500;
+  while (performance.now() < until) {
+    // hold the event loop, as a burst of synchronous forks does
+  }
+  const r = await pending;
+  assert.equal(r.status, 'exited', JSON.stringify(r));
+  assert.equal(r.status === 'exited' ? r.rc : -1, 0);
+});

@@ -55,3 +55,46 @@ test('backoff: doubles from the base up to the cap; jitter draws from the upper 
   assert.deepEqual([b(), b(), b()], seqA, 'the same seed gives the same sequence');
   assert.notDeepEqual([c(), c(), c()], seqA, 'another seed another');
 });
+
+test('a keepalive answered while the event loop was held is not called late: the answer waiting in I/O is read first', async () => {
+  // Under overload the loop can be held past the response deadline (300 ms) while the answer has
+  // already arrived; the keeper's timer then runs before that I/O is read. Calling it late dropped
+  // the stream and its answer, and the lease fell into doubt for nothing (issue 16).
+  const { port1, port2 } = new MessageChannel();
+  let writes = 0;
+  const stream = Object.assign(new EventEmitter(), {
+    write: () => {
+      writes++;
+      const held = writes === 2; // the second keepalive: etcd answers, the loop is held meanwhile
+      setImmediate(() => {
+        port1.postMessage('answer'); // delivered as I/O (poll phase), like a gRPC answer
+        if (held) {
+          const until = performance.now() + 1000;
+          while (performance.now() < until) {
+            // hold the event loop, as a burst of synchronous forks does
+          }
+        }
+      });
+      return true;
+    },
+    cancel: () => undefined,
+  });
+  port2.on('message', () => stream.emit('data', { TTL: '2', ID: '123' }));
+  const member = { leaseClient: { leaseKeepAlive: () => Promise.resolve(stream) } } as unknown as Etcd3;
+  const late: number[] = [];
+  const keeper = new LeaseKeeper({ transport: etcdLeaseTransport([member]), clock: systemClock, timers: systemTimers }, { ttlSec: 2, callTimeoutMs: 1000 }, {
+    renewed: () => undefined,
+    late: (info) => late.push(info.waitedMs),
+    lost: () => undefined,
+  });
+  try {
+    assert.equal(await keeper.resume('123', 2, 2000), true);
+    const deadline = performance.now() + 5000;
+    while (writes < 3 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(writes >= 3, `${writes} keepalives sent`);
+    assert.deepEqual(late, [], 'no keepalive called late');
+  } finally {
+    keeper.release();
+    port1.close();
+  }
+});
