@@ -64,7 +64,7 @@ export async function cliLatency(o: { sets: number; runs: number }, progress: (l
   const tc = await startTestCluster({ nodes: 1, logLevel: 'warn' });
   try {
     await waitOnline(tc, 1);
-    await tc.applyConfig(idleYaml({ sets: o.sets, resourcesPerSet: 1, monitorInterval: '10s' }));
+    await tc.applyConfig(idleYaml({ type: 'dummy', sets: o.sets, resourcesPerSet: 1, monitorInterval: '10s' }));
     await tc.waitFor(`${o.sets} sets running`, 120_000, (s) => s.sets.filter((x) => x.state === 'running').length === o.sets);
     const env = { ...process.env, HACTL_ENDPOINTS: tc.lc.endpoints.join(','), HACTL_CLUSTER: tc.lc.cluster };
     const hactl = (...args: string[]): string[] => [process.execPath, HACTL_JS, ...args];
