@@ -96,7 +96,7 @@ async function switchoverTrials(): Promise<{ totalMs: number[]; overheadMs: numb
 async function main(): Promise<void> {
   const rows: Row[] = [];
   const only = process.env.BENCH_ONLY; // e.g. BENCH_ONLY=idle for one part
-  process.stderr.write(`hactl bench: ${TRIALS} trials each, loopback etcd (--heartbeat-interval=50 --election-timeout=500), 3 agents\n`);
+  process.stderr.write(`hactl bench: ${TRIALS} trials each, loopback etcd (--heartbeat-interval=50 --election-timeout=500), 3 agents (1 for idle and cli)\n`);
   const none = { failoverMs: [], decisionMs: [] };
   const ttl2 = !only || only === 'failover' ? await failoverTrials('2s', '800ms') : none;
   rows.push({ what: '(a) host kill -> set running elsewhere, leaseTtl 2s', unit: 'ms', summary: summarize(ttl2.failoverMs), target: '<= 3000 (leaseTtl + 1 s)' });
