@@ -3,7 +3,6 @@
 // found, 4 refused as unsafe, 5 timed out, 1 anything else. Never a stack trace.
 import { CommanderError } from 'commander';
 import { CliError, EXIT } from './errors.js';
-import { etcdErrorLine, isEtcdError } from './connect.js';
 import { buildProgram } from './program.js';
 
 // One line on stderr, always: grpc-js sets the TLS server name to an IP endpoint, which Node
@@ -41,7 +40,12 @@ async function main(): Promise<number> {
       // commander already printed its one-line message
       return EXIT.USAGE;
     }
-    if (isEtcdError(err)) err = etcdErrorLine(err, []);
+    if (!(err instanceof CliError)) {
+      // Imported here, not at the top: connect.js loads the etcd client (grpc, protobuf), which
+      // --help, --version and usage errors must not pay for. An etcd error means it is loaded already.
+      const { etcdErrorLine, isEtcdError } = await import('./connect.js');
+      if (isEtcdError(err)) err = etcdErrorLine(err, []);
+    }
     if (err instanceof CliError) {
       process.stderr.write(`hactl: ${err.message}\n`);
       return err.exitCode;

@@ -6,6 +6,7 @@ import type { ParamValue } from '../config/cluster-schema.js';
 import type { ActionOutcome } from '../core/results.js';
 import { baseEnv, runProgram, SYSTEM_PATH } from '../exec/run.js';
 import type { AgentRef } from './resolve.js';
+import { builtinMonitor } from './builtin-monitor.js';
 
 export type OcfAction = 'start' | 'stop' | 'monitor' | 'meta-data' | 'validate-all' | 'reload' | 'promote' | 'demote' | 'notify';
 
@@ -63,8 +64,10 @@ export function actionEnv(req: ActionRequest): Record<string, string> {
   return env;
 }
 
-export function runAction(req: ActionRequest): Promise<ActionResult> {
+export async function runAction(req: ActionRequest): Promise<ActionResult> {
   if (req.agent.kind === 'systemd') return runSystemdAction(req);
+  const answered = await builtinMonitor(req);
+  if (answered) return answered;
   return runExecutable(req.agent.path, [req.action], actionEnv(req), req.timeoutMs, { signal: req.signal, onSpawn: req.onSpawn });
 }
 

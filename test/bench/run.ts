@@ -3,16 +3,22 @@
 //   (a) host kill (SIGKILL of the agent and its resources) to the set running elsewhere, TTL 2 s and 3 s
 //   (b) planned switchover time minus the agents' own stop+start time
 //   (c) takeover decision latency: owner key deletion seen to first start spawned
-//   (d) idle agent RSS and CPU with 20 sets
+//   (d) idle agent: one agent, 20 sets of dummy, 10 s monitors: its CPU and RSS (idle.ts)
 //   (e) with a fence device, host crash to the floating IP answering from the new host, on the
 //       namespace testbed (needs root; fenced-ns.ts)
-// BENCH_ONLY=failover|switchover|idle|fenced runs one part; BENCH_TRIALS applies to every part.
-import { mkdir, writeFile, readFile } from 'node:fs/promises';
+//   (f) CLI latency: hactl --help, --version, status, --json status beside etcdctl get (cli.ts)
+// BENCH_ONLY=failover|switchover|idle|fenced|cli runs one part; BENCH_TRIALS applies to the
+// failover, switchover and fenced parts; BENCH_CLI_RUNS (default 20) to cli; BENCH_IDLE_MS
+// (default 60000), BENCH_IDLE_RESOURCES (dummies per set, default 2) and BENCH_MONITOR_INTERVAL
+// (default 10s) to idle.
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestCluster, dummySetYaml, type TestCluster } from '../lib/cluster.js';
-import { repoRoot } from '../lib/paths.js';
+import { repoRoot, resourcesDir } from '../lib/paths.js';
 import { summarize, fmt, type Summary } from './stats.js';
 import { fencedNsTrials, medianTimeline, type FencedNsResult } from './fenced-ns.js';
+import { idleFootprint, type IdleResult } from './idle.js';
+import { cliLatency } from './cli.js';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 10);
 
@@ -87,48 +93,10 @@ async function switchoverTrials(): Promise<{ totalMs: number[]; overheadMs: numb
   return { totalMs, overheadMs };
 }
 
-async function idleFootprint(): Promise<{ rssMb: number; cpuPct: number; childCpuPct: number; sets: number }> {
-  const tc = await startTestCluster({ nodes: 3, logLevel: 'warn' });
-  try {
-    await online(tc, 3);
-    let yaml = 'timing: { leaseTtl: 5s, fenceMargin: 1s }\nserviceSets:\n';
-    for (let i = 1; i <= 20; i++) {
-      yaml += `  S${i}:\n    prefer: [n1, n2, n3]\n    resources:\n`;
-      const mon = `monitor: { interval: ${process.env.BENCH_MONITOR_INTERVAL ?? '10s'} }`;
-      yaml += `      - { id: s${i}-a, type: dummy, stop: { timeout: 500ms }, ${mon} }\n      - { id: s${i}-b, type: dummy, stop: { timeout: 500ms }, ${mon} }\n`;
-    }
-    await tc.applyConfig(yaml);
-    await tc.waitFor('20 sets running', 60_000, (s) => s.sets.filter((x) => x.state === 'running').length === 20);
-    await new Promise((r) => setTimeout(r, 3000));
-    const pid = tc.lc.agent('n1').process!.pid!;
-    const sample = async (): Promise<{ self: number; children: number }> => {
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return { self: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) };
-    };
-    const windowMs = Number(process.env.BENCH_IDLE_MS ?? 30_000);
-    const a = await sample();
-    await new Promise((r) => setTimeout(r, windowMs));
-    const b = await sample();
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    const ticksPerSec = 100;
-    const owned = (await tc.status()).sets.filter((x) => x.node === 'n1').length;
-    return {
-      rssMb: rssKb / 1024,
-      cpuPct: ((b.self - a.self) / ticksPerSec / (windowMs / 1000)) * 100,
-      childCpuPct: ((b.children - a.children) / ticksPerSec / (windowMs / 1000)) * 100,
-      sets: owned,
-    };
-  } finally {
-    await tc.dispose();
-  }
-}
-
 async function main(): Promise<void> {
   const rows: Row[] = [];
   const only = process.env.BENCH_ONLY; // e.g. BENCH_ONLY=idle for one part
-  process.stderr.write(`hactl bench: ${TRIALS} trials each, loopback etcd (--heartbeat-interval=50 --election-timeout=500), 3 agents\n`);
+  process.stderr.write(`hactl bench: ${TRIALS} trials each, loopback etcd (--heartbeat-interval=50 --election-timeout=500), 3 agents (1 for idle and cli)\n`);
   const none = { failoverMs: [], decisionMs: [] };
   const ttl2 = !only || only === 'failover' ? await failoverTrials('2s', '800ms') : none;
   rows.push({ what: '(a) host kill -> set running elsewhere, leaseTtl 2s', unit: 'ms', summary: summarize(ttl2.failoverMs), target: '<= 3000 (leaseTtl + 1 s)' });
@@ -138,11 +106,14 @@ async function main(): Promise<void> {
   rows.push({ what: '(b) planned switchover, total (3 resources)', unit: 'ms', summary: summarize(sw.totalMs), target: '-' });
   rows.push({ what: "(b) planned switchover minus agents' own time", unit: 'ms', summary: summarize(sw.overheadMs), target: '<= 100' });
   rows.push({ what: '(c) takeover decision -> first start spawned', unit: 'ms', summary: summarize([...ttl2.decisionMs, ...ttl3.decisionMs]), target: 'p99 <= 50' });
-  const idle = !only || only === 'idle' ? await idleFootprint() : { rssMb: NaN, cpuPct: NaN, childCpuPct: NaN, sets: 0 };
-  const one = (v: number): Summary => ({ n: 1, min: v, median: v, p95: v, p99: v, max: v });
-  rows.push({ what: `(d) idle agent RSS, ${idle.sets} sets owned`, unit: 'MB', summary: one(idle.rssMb), target: '<= 80' });
-  rows.push({ what: `(d) idle agent CPU, ${idle.sets} sets owned`, unit: '% core', summary: one(idle.cpuPct), target: '<= 1' });
-  rows.push({ what: '(d) ... its resource agents (monitors every 10s)', unit: '% core', summary: one(idle.childCpuPct), target: '-' });
+  const idle = !only || only === 'idle' ? await idlePart() : [];
+  const one = (v: number): Summary => ({ n: 1, min: v, median: v, p90: v, p95: v, p99: v, max: v });
+  for (const r of idle) {
+    const what = `${r.sets} sets x ${r.resourcesPerSet} ${r.type === 'dummy' ? 'dummy (monitor in-process)' : 'dummy script (a fork per monitor)'}, every ${r.monitorInterval}, ${r.monitorsPerSecond.toFixed(1)} monitors/s`;
+    rows.push({ what: `(d) idle agent RSS (end of window; max ${r.maxRssMb.toFixed(1)}), ${what}`, unit: 'MB', summary: one(r.rssMb), target: '<= 80' });
+    rows.push({ what: `(d) idle agent CPU (own; ${r.agentSystemCpuPct.toFixed(2)} in the kernel), ${r.agentCpuMsPerMonitor.toFixed(2)} ms per monitor, ${what}`, unit: '% core', summary: one(r.agentCpuPct), target: '<= 1' });
+    rows.push({ what: '(d) ... its resource agents (forked monitors)', unit: '% core', summary: one(r.childrenCpuPct), target: '-' });
+  }
 
   const fenced = !only || only === 'fenced' ? await fencedPart() : undefined;
   rows.push({
@@ -154,10 +125,17 @@ async function main(): Promise<void> {
     target: 'median < 2000',
   });
 
+  const cli = !only || only === 'cli' ? await cliLatency({ sets: 20, runs: Number(process.env.BENCH_CLI_RUNS ?? 20) }, (l) => process.stderr.write(l + '\n')) : undefined;
+  const cliTarget: Record<string, string> = { 'hactl --help': '<= 100', 'hactl --version': '<= 100', 'hactl status': '<= 150', 'hactl --json status': '<= 150' };
+  for (const c of cli?.commands ?? []) {
+    rows.push({ what: `(f) ${c.command}, wall (${cli!.sets} sets, ${cli!.node})`, unit: 'ms', summary: c.wallMs, target: cliTarget[c.command] ?? '-' });
+    rows.push({ what: `(f) ${c.command}, CPU user+sys`, unit: 'ms', summary: c.cpuMs, target: '-' });
+  }
+
   // Parts that did not run (BENCH_ONLY, no root) are left out rather than shown as empty rows.
   const measured = rows.filter((r) => r.summary.n > 0 && !Number.isNaN(r.summary.median));
-  const header = ['measure', 'unit', 'n', 'median', 'p95', 'p99', 'max', 'target'];
-  const body = measured.map((r) => [r.what, r.unit, String(r.summary.n), r.unit === 'ms' ? fmt(r.summary.median) : r.summary.median.toFixed(2), fmt(r.summary.p95), fmt(r.summary.p99), fmt(r.summary.max), r.target]);
+  const header = ['measure', 'unit', 'n', 'median', 'p90', 'p95', 'p99', 'max', 'target'];
+  const body = measured.map((r) => [r.what, r.unit, String(r.summary.n), r.unit === 'ms' ? fmt(r.summary.median) : r.summary.median.toFixed(2), fmt(r.summary.p90), fmt(r.summary.p95), fmt(r.summary.p99), fmt(r.summary.max), r.target]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]): string => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
   const out = [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
@@ -165,9 +143,16 @@ async function main(): Promise<void> {
   const dir = join(repoRoot, 'bench-results');
   await mkdir(dir, { recursive: true });
   const file = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({ at: new Date().toISOString(), trials: TRIALS, rows: measured, raw: { ttl2, ttl3, switchover: sw, idle, fenced } }, null, 2));
+  await writeFile(file, JSON.stringify({ at: new Date().toISOString(), trials: TRIALS, rows: measured, raw: { ttl2, ttl3, switchover: sw, idle, fenced, cli } }, null, 2));
   if (fenced) process.stdout.write(`(e) median timeline, ms after the crash: ${JSON.stringify(medianTimeline(fenced.trials))}\n`);
   process.stdout.write(`written ${file}\n`);
+}
+
+/** Part (d), with its BENCH_ variables: the built-in dummy, then the same script forked per monitor. */
+async function idlePart(): Promise<IdleResult[]> {
+  const o = { sets: 20, resourcesPerSet: Number(process.env.BENCH_IDLE_RESOURCES ?? 2), monitorInterval: process.env.BENCH_MONITOR_INTERVAL ?? '10s', windowMs: Number(process.env.BENCH_IDLE_MS ?? 60_000) };
+  const progress = (l: string): boolean => process.stderr.write(l + '\n');
+  return [await idleFootprint({ ...o, type: 'dummy' }, progress), await idleFootprint({ ...o, type: `script:${join(resourcesDir, 'dummy')}` }, progress)];
 }
 
 /** Part (e): skipped (with a note) without root, which namespace hosts need. */
