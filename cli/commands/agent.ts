@@ -1,22 +1,28 @@
 // hactl agent [--config F]: the host agent in the foreground (what systemd starts).
 import { connectionFromHostConfig, makeEtcdClient, type EtcdConnection } from '../../agent/etcd/client.js';
+import { prestartKeeperThread } from '../../agent/etcd/keeper-thread.js';
 import { Keys } from '../../agent/etcd/keys.js';
 import { systemClock } from '../../agent/ports/clock.js';
-import { HostAgent } from '../../agent/shell/agent.js';
-import { makeLogger } from '../../agent/shell/log.js';
-import { HostConfigReloader } from '../../agent/shell/reload.js';
 import { certificateCn, etcdErrorLine, hostConfigFrom, hostConfigPath, type GlobalOptions } from '../connect.js';
 import { CliError, EXIT } from '../errors.js';
 
 export async function agentCommand(opts: GlobalOptions): Promise<void> {
   const config = await hostConfigFrom(opts, true);
-  const log = makeLogger(config.log.level, { node: config.node, cluster: config.cluster });
   let conn;
   try {
     conn = await connectionFromHostConfig(config);
   } catch (err) {
     throw new CliError(`cannot read etcd credentials: ${(err as NodeJS.ErrnoException).message}`, EXIT.USAGE);
   }
+  // The lease thread first: it loads its etcd client while this thread loads the rest of the
+  // agent, so a restarted agent reaches its lease (to resume it within the TTL) sooner.
+  prestartKeeperThread(conn);
+  const [{ HostAgent }, { makeLogger }, { HostConfigReloader }] = await Promise.all([
+    import('../../agent/shell/agent.js'),
+    import('../../agent/shell/log.js'),
+    import('../../agent/shell/reload.js'),
+  ]);
+  const log = makeLogger(config.log.level, { node: config.node, cluster: config.cluster });
   await refuseIfDenied(conn, config.cluster, config.node);
   const agent = new HostAgent(config, conn, systemClock, log);
   process.on('uncaughtException', (err) => {
