@@ -3,6 +3,10 @@
 // throughout (the faults and one scenario run: lib/scenarios.ts, shared with subset.test.ts).
 //
 //   node dist/test/chaos/run.js [--only name,name] [--reps N] [--no-fencing] [--keep-logs] [--testbed cr|cn]
+//                               [--topology separate|colocated]
+//
+// --topology colocated runs every fault with an etcd member on each agent host (no etcd hosts of
+// its own); the faults written for that topology use it whatever the flag says.
 //
 // Its testbed is its own (prefix hactl-cr, bridge hactlcrbr0, 10.235.0.0/24, power switch port
 // 17953), so a full run never meets the testbeds of `npm test` (hactl-cx, hactl-cs) or the fencing
@@ -53,7 +57,12 @@ async function main(): Promise<void> {
     process.stderr.write(`chaos: --testbed cr or cn, not ${which}\n`);
     process.exit(2);
   }
-  const o: RunOpts = { fencing, keepLogs: argv.includes('--keep-logs'), resultsDir, ...TESTBEDS[which] };
+  const topology = val('--topology') ?? 'separate';
+  if (topology !== 'separate' && topology !== 'colocated') {
+    process.stderr.write(`chaos: --topology separate or colocated, not ${topology}\n`);
+    process.exit(2);
+  }
+  const o: RunOpts = { fencing, keepLogs: argv.includes('--keep-logs'), resultsDir, ...TESTBEDS[which], topology };
   for (const f of faults) {
     for (let rep = 1; rep <= reps; rep++) report.add(await runScenario(f, rep, o));
   }
