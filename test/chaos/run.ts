@@ -63,8 +63,13 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const o: RunOpts = { fencing, keepLogs: argv.includes('--keep-logs'), resultsDir, ...TESTBEDS[which], topology };
-  for (const f of faults) {
-    for (let rep = 1; rep <= reps; rep++) report.add(await runScenario(f, rep, o));
+  // repetition by repetition (every fault once, then again): a run cut short still covers every
+  // fault; the report files are rewritten after every row for the same reason
+  for (let rep = 1; rep <= reps; rep++) {
+    for (const f of faults) {
+      report.add(await runScenario(f, rep, o));
+      await report.write();
+    }
   }
   report.printTable();
   const { json, md } = await report.write();

@@ -842,7 +842,8 @@ export const FAULTS: Fault[] = [
     name: 'ra-hangs-in-stop',
     expect: 'move',
     holdMs: 10_000,
-    boundMs: 60_000,
+    // the switchover's CLI call, the 5 s stop timeout, the fence, the broker's start (18 s loaded)
+    boundMs: 90_000,
     gate: true,
     deployment: { gateStopDelay: '60s' },
     async inject(c, owner) {
