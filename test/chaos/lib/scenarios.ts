@@ -949,11 +949,13 @@ export async function runScenario(fault: Fault, rep: number, o: RunOpts): Promis
     const holdUntil = expectViolations ? tFault + UNFENCED_HOLD_MS : deadline;
     while (Date.now() < holdUntil) {
       if (expectViolations && checker.violations.length > 0) break;
+      // (the status read can take many seconds on a loaded machine: what it shows is as of its start)
+      const tAsk = Date.now();
       ownerAfter = await owner().catch(() => undefined);
       const ack = workload.ackedAgainAfter(tStrike + 200);
       const placeOk = fault.expect !== 'move' || (ownerAfter !== undefined && !struck.has(ownerAfter));
       if (ownerAfter && ack !== undefined && placeOk) {
-        recoveredAt = Math.max(ack, Date.now() - 500);
+        recoveredAt = Math.max(ack, tAsk - 500);
         break;
       }
       await sleep(250);
