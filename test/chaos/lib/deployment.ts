@@ -165,7 +165,8 @@ export async function deploy(o: DeploymentOptions): Promise<Deployment> {
       // Under a load average of 20-30 the CLI read a resource agent's meta-data as empty in half its
       // runs, four times in a row too (C3 in FINDINGS.md): then once more without the CLI's checks
       // against the agents (they pass on a quiet machine). (CLI_TIMEOUT_MS: the CLI loaded.)
-      const args = ['--endpoints', etcd.endpoints().join(','), 'config', 'apply', cfgFile];
+      // --force: the operator means it (a timing change is refused without it)
+      const args = ['--endpoints', etcd.endpoints().join(','), 'config', 'apply', cfgFile, '--force'];
       let applied = await hactl(args, CLI_TIMEOUT_MS);
       const out = () => (applied.stderr || applied.stdout).trim();
       if (applied.code !== 0 && out().includes('meta-data is not well-formed XML: no root element')) {

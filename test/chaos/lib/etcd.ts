@@ -233,12 +233,15 @@ export class EtcdCluster {
     return line.split(',')[0]!.trim();
   }
 
-  /** Leadership handed to `to` (`etcdctl move-leader`, sent to the current leader). */
-  async moveLeader(to: string): Promise<void> {
-    const from = await this.leader();
+  /**
+   * Leadership handed to `to` (`etcdctl move-leader`, sent to the current leader). `known`: the
+   * leader and `to`'s ID looked up beforehand, so that only the move itself is left to do.
+   */
+  async moveLeader(to: string, known?: { from: string; id: string }): Promise<void> {
+    const from = known?.from ?? (await this.leader());
     if (!from) throw new Error('no etcd leader');
     if (from === to) return;
-    const id = await this.memberId(to);
+    const id = known?.id ?? (await this.memberId(to));
     const r = await run('etcdctl', ['--endpoints', this.endpoint(from), '--dial-timeout=500ms', '--command-timeout=3s', 'move-leader', id], {
       timeoutMs: 5000,
       env: { ...process.env, ETCDCTL_API: '3' },

@@ -751,17 +751,19 @@ export const FAULTS: Fault[] = [
     holdMs: 10_000,
     async inject(c, owner) {
       const lease = await leaseOf(c, owner.name);
+      const leader = await c.etcd.leader();
+      const to = c.etcd.names.find((n) => n !== leader)!;
+      const known = { from: leader ?? '', id: await c.etcd.memberId(to) };
       const pids = await agentPids(owner);
       for (const p of pids) signalPid(p, 'SIGSTOP');
       try {
-        // remaining is truncated: 0 = less than a second left
-        const left = await waitFor('the owner lease in its last second', async () => {
+        // remaining is truncated: 1 = under 2 s left. One etcdctl call took about 1 s on the loaded
+        // machine, so waiting for 0 (under 1 s) let the lease run out before the move landed.
+        const left = await waitFor('the owner lease in its last seconds', async () => {
           const r = await leaseRemainingSec(c, lease);
-          return r <= 0 ? { r } : undefined;
+          return r <= 1 ? { r } : undefined;
         }, 10_000, 20);
-        const leader = await c.etcd.leader();
-        const to = c.etcd.names.find((n) => n !== leader)!;
-        await c.etcd.moveLeader(to);
+        await c.etcd.moveLeader(to, known);
         const after = await leaseRemainingSec(c, lease).catch(() => -1);
         c.notes.leaseChange = { before: left.r, after, from: leader, to };
         await sleep(500);
