@@ -9,13 +9,13 @@
 // (the share of the run during which the producer's receipts kept coming) and every failover with
 // its phases.
 //
-//   node dist/test/chaos/soak.js --minutes N [--seed S] [--testbed cr|cn]
+//   node dist/test/chaos/soak.js --minutes N [--seed S] [--testbed cr|cn] [--topology separate|colocated]
 import { rm, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { installSignalCleanup } from './lib/testbed.js';
 import { Checker, type Observation } from './lib/checker.js';
 import { Workload } from './lib/workload.js';
-import { deploy, hactlJs, NODES, SET, type Deployment } from './lib/deployment.js';
+import { CLI_TIMEOUT_MS, deploy, hactlJs, NODES, SET, type Deployment } from './lib/deployment.js';
 import { FAULTS, type Ctx, type Fault } from './lib/scenarios.js';
 import { sleep, waitFor } from './lib/exec.js';
 import { existsSync } from 'node:fs';
@@ -116,10 +116,10 @@ async function restoreWorld(c: Ctx, reapplyConfig: boolean): Promise<string[]> {
     });
   }
   await step('etcd healthy', () => c.etcd.waitHealthy(30_000));
-  await step('maintenance off', () => c.hactl(['maintenance', 'off'], 20_000));
-  for (const n of NODES) await step(`unstandby ${n}`, () => c.hactl(['unstandby', n], 20_000));
+  await step('maintenance off', () => c.hactl(['maintenance', 'off'], CLI_TIMEOUT_MS));
+  for (const n of NODES) await step(`unstandby ${n}`, () => c.hactl(['unstandby', n], CLI_TIMEOUT_MS));
   if (reapplyConfig) await step('config apply', () => c.applyConfig({}));
-  await step('clear', () => c.hactl(['clear', SET], 20_000));
+  await step('clear', () => c.hactl(['clear', SET], CLI_TIMEOUT_MS));
   return problems;
 }
 
@@ -156,12 +156,18 @@ async function main(): Promise<void> {
     process.stderr.write(`soak: --testbed cr or cn, not ${which}\n`);
     process.exit(2);
   }
+  const topology = val('--topology') ?? 'separate';
+  if (topology !== 'separate' && topology !== 'colocated') {
+    process.stderr.write(`soak: --topology separate or colocated, not ${topology}\n`);
+    process.exit(2);
+  }
   installSignalCleanup();
   process.stdout.write(`soak: seed ${seed} (replay: npm run soak -- --minutes ${minutes} --seed ${seed})\n`);
   const rnd = prng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   // every fault runs with the fence device here; those that need it are safe then
-  const pool: Fault[] = FAULTS;
+  // (a fault that needs a deployment of its own, e.g. co-located etcd or a small host filesystem, cannot join)
+  const pool: Fault[] = FAULTS.filter((f) => !f.deployment);
   const log: ActionLog[] = [];
   const problems: string[] = [];
   let d: Deployment | undefined;
@@ -170,7 +176,7 @@ async function main(): Promise<void> {
   const resultsDir = join(repo, 'chaos-results');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   try {
-    d = await deploy({ fencing: true, gate: true, ...TESTBEDS[which] });
+    d = await deploy({ fencing: true, gate: true, ...TESTBEDS[which], topology });
     const tb = d.tb;
     checker = new Checker(tb, { vips: [d.vip], disk: true, brokerDataDir: `${tb.mountDir}/activemq` });
     checker.start();

@@ -2,9 +2,9 @@
 // SPEC §2 asks: --pre-vote=true --grpc-keepalive-min-time=500ms --heartbeat-interval=50
 // --election-timeout=500. Faults: kill a member (the leader too), isolate one, lose and regain quorum.
 import { join } from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rmdir, writeFile } from 'node:fs/promises';
 import type { Host, Testbed } from './testbed.js';
-import { run, waitFor, signalPid, pidAlive } from './exec.js';
+import { run, runOk, waitFor, signalPid, pidAlive } from './exec.js';
 
 export interface EtcdOptions {
   names?: string[];
@@ -12,6 +12,16 @@ export interface EtcdOptions {
   octets?: number[];
   heartbeatMs?: number;
   electionMs?: number;
+  /**
+   * Co-located: the members run on hosts made by the caller (the agent hosts), whose boot script
+   * starts the member (`bootCommand`), so a rebooted host brings its member back as a real one would.
+   */
+  colocated?: boolean;
+  /**
+   * Each member's data directory on a loop device of its own (an ext4 image under the testbed
+   * root), so that `throttle` can slow its commits down (blkio write limits on that device).
+   */
+  loopDisks?: boolean;
 }
 
 export interface MemberStatus {
@@ -28,6 +38,10 @@ export class EtcdCluster {
   private readonly octets: number[];
   private readonly hb: number;
   private readonly et: number;
+  readonly colocated: boolean;
+  private readonly loopDisks: boolean;
+  /** The loop device (maj:min) each member's data directory is on, with loopDisks. */
+  private readonly disks = new Map<string, string>();
 
   constructor(
     readonly tb: Testbed,
@@ -37,6 +51,19 @@ export class EtcdCluster {
     this.octets = opts.octets ?? [11, 12, 13];
     this.hb = opts.heartbeatMs ?? 50;
     this.et = opts.electionMs ?? 500;
+    this.colocated = opts.colocated ?? false;
+    this.loopDisks = opts.loopDisks ?? false;
+  }
+
+  /** The member's data directory (inside its host's state directory, as Host.dataDir). */
+  private dataDir(name: string): string {
+    return join(this.tb.root, 'hosts', name, 'data', 'etcd');
+  }
+
+  /** Shell text that starts the member in the background (a co-located host's boot script). */
+  bootCommand(name: string, logFile: string): string {
+    const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+    return `GOMAXPROCS=1 ${this.args(name).map(q).join(' ')} >>${q(logFile)} 2>&1 &\n`;
   }
 
   ip(name: string): string {
@@ -66,12 +93,11 @@ export class EtcdCluster {
 
   private args(name: string): string[] {
     const ip = this.ip(name);
-    const h = this.host(name);
     const cluster = this.names.map((n) => `${n}=http://${this.ip(n)}:2380`).join(',');
     return [
       '/usr/bin/etcd',
       '--name', name,
-      '--data-dir', join(h.dataDir, 'etcd'),
+      '--data-dir', this.dataDir(name),
       '--listen-peer-urls', `http://${ip}:2380`,
       '--initial-advertise-peer-urls', `http://${ip}:2380`,
       '--listen-client-urls', `http://${ip}:2379,http://127.0.0.1:2379`,
@@ -91,6 +117,8 @@ export class EtcdCluster {
 
   /** Hosts + members, then wait until every member is healthy and there is a leader. */
   async start(timeoutMs = 30_000): Promise<void> {
+    if (this.colocated) throw new Error('co-located members start with their hosts: adopt() them');
+    await this.mountDisks();
     await Promise.all(
       this.names.map(async (n, i) => {
         const h = await this.tb.addHost(n, { ip: this.octets[i]! });
@@ -101,10 +129,40 @@ export class EtcdCluster {
     await this.waitHealthy(timeoutMs);
   }
 
+  /**
+   * Before the hosts boot: each member's data directory on an ext4 loop device of its own, mounted
+   * in the root mount namespace (the hosts' namespaces are copies of it made at boot). Teardown:
+   * the testbed's cleanup unmounts everything under its root and detaches loops backed by its files.
+   */
+  async mountDisks(): Promise<void> {
+    if (this.loopDisks) for (const n of this.names) await this.mountDisk(n);
+  }
+
+  private async mountDisk(name: string): Promise<void> {
+    const img = join(this.tb.root, 'etcd-disks', `${name}.img`);
+    await mkdir(join(this.tb.root, 'etcd-disks'), { recursive: true });
+    // etcd preallocates 64 MB WAL segments
+    await runOk('truncate', ['-s', '512M', img]);
+    await runOk('mkfs.ext4', ['-q', '-F', img], { timeoutMs: 30_000 });
+    const dev = (await runOk('losetup', ['-f', '--show', img])).trim();
+    await mkdir(this.dataDir(name), { recursive: true });
+    await runOk('mount', [dev, this.dataDir(name)]);
+    const majmin = (await runOk('cat', [`/sys/block/${dev.replace('/dev/', '')}/dev`])).trim();
+    this.disks.set(name, majmin);
+  }
+
+  /** Co-located: the members' hosts, booted by the caller with `bootCommand` in their boot script. */
+  async adopt(hosts: Host[], timeoutMs = 30_000): Promise<void> {
+    for (const h of hosts) this.hosts.set(h.name, h);
+    await this.waitHealthy(timeoutMs);
+  }
+
   /** Start (or restart, with its existing data) one member; boots its host first if it was killed. */
   async startMember(name: string): Promise<void> {
     const h = this.host(name);
     if (!(await h.running())) await h.start();
+    // a co-located host's boot script starts its member: give it the time to
+    if (this.colocated) await waitFor(`etcd ${name} started by its host's boot`, async () => (await this.pid(name)) > 0, 5000, 50).catch(() => undefined);
     if ((await this.pid(name)) > 0) return;
     await mkdir(h.dataDir, { recursive: true });
     await h.spawnDaemon(this.args(name), join(h.stateDir, 'etcd.log'), { GOMAXPROCS: '1' });
@@ -127,6 +185,69 @@ export class EtcdCluster {
     signalPid(pid, 'SIGKILL');
     await waitFor(`etcd ${name} dead`, async () => !(await pidAlive(pid)), 5000, 20);
     this.tb.log(`etcd ${name} killed`);
+  }
+
+  /** SIGSTOP (a process pause, e.g. a long GC or a stalled VM) or SIGCONT one member's etcd. */
+  async pauseMember(name: string, pause: boolean): Promise<void> {
+    const pid = await this.pid(name);
+    if (!pid) throw new Error(`etcd ${name} is not running`);
+    signalPid(pid, pause ? 'SIGSTOP' : 'SIGCONT');
+    this.tb.log(`etcd ${name} ${pause ? 'paused' : 'continued'}`);
+  }
+
+  /**
+   * Slow commits: the member's etcd in a blkio cgroup of its own that limits writes to its data
+   * device (loopDisks) to `writeIops` per second; undo with `unthrottle`. A cgroup-v1 blkio
+   * limit counts the bios the task submits itself: etcd's WAL fdatasync, so every commit.
+   */
+  async throttle(name: string, writeIops: number, writeBps = 256 * 1024): Promise<void> {
+    const majmin = this.disks.get(name);
+    if (!majmin) throw new Error('throttle needs the members on loop disks (loopDisks)');
+    const cg = this.blkioCgroup(name);
+    await mkdir(cg, { recursive: true });
+    await writeFile(join(cg, 'blkio.throttle.write_iops_device'), `${majmin} ${writeIops}`);
+    await writeFile(join(cg, 'blkio.throttle.write_bps_device'), `${majmin} ${writeBps}`);
+    const pid = await this.pid(name);
+    if (pid) await writeFile(join(cg, 'cgroup.procs'), String(pid));
+    this.tb.log(`etcd ${name} throttled to ${writeIops} writes/s on ${majmin}`);
+  }
+
+  async unthrottle(name: string): Promise<void> {
+    const cg = this.blkioCgroup(name);
+    const pid = await this.pid(name);
+    // back to the root blkio group, then the group can go
+    if (pid) await writeFile('/sys/fs/cgroup/blkio/cgroup.procs', String(pid)).catch(() => undefined);
+    await rmdir(cg).catch(() => undefined);
+  }
+
+  /** Named like the testbed's cgroups (`<prefix>-...`), so the testbed's cleanup removes it too. */
+  private blkioCgroup(name: string): string {
+    return join('/sys/fs/cgroup/blkio', `${this.tb.prefix}-${name}-io`);
+  }
+
+  /** The member's hex ID (`etcdctl member list`). */
+  async memberId(name: string): Promise<string> {
+    const r = await this.ctl(['member', 'list', '-w', 'simple']);
+    const line = r.stdout.split('\n').find((l) => l.split(',')[2]?.trim() === name);
+    if (!line) throw new Error(`etcd member ${name} not in the member list`);
+    return line.split(',')[0]!.trim();
+  }
+
+  /**
+   * Leadership handed to `to` (`etcdctl move-leader`, sent to the current leader). `known`: the
+   * leader and `to`'s ID looked up beforehand, so that only the move itself is left to do.
+   */
+  async moveLeader(to: string, known?: { from: string; id: string }): Promise<void> {
+    const from = known?.from ?? (await this.leader());
+    if (!from) throw new Error('no etcd leader');
+    if (from === to) return;
+    const id = known?.id ?? (await this.memberId(to));
+    const r = await run('etcdctl', ['--endpoints', this.endpoint(from), '--dial-timeout=500ms', '--command-timeout=3s', 'move-leader', id], {
+      timeoutMs: 5000,
+      env: { ...process.env, ETCDCTL_API: '3' },
+    });
+    if (r.code !== 0) throw new Error(`etcdctl move-leader ${to}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
+    this.tb.log(`etcd leader moved ${from} -> ${to}`);
   }
 
   /** Cable pull on a member's host: the member loses peers and clients. */

@@ -4,14 +4,14 @@
 // 3s, failback false), the outside checker and the STOMP workload throughout, one fault, its heal.
 //
 // Each fault is one small object: inject (returns its heal), and what the set should do.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Host, TestbedOptions } from './testbed.js';
 import { Checker } from './checker.js';
 import { Workload, type WorkloadResult } from './workload.js';
 import type { ScenarioRow } from './report.js';
-import { copyHostLogs, deploy, SET, type Deployment } from './deployment.js';
-import { sleep, waitFor } from './exec.js';
+import { CLI_TIMEOUT_MS, copyHostLogs, deploy, SET, type Deployment, type DeploymentOptions, type Topology } from './deployment.js';
+import { run, signalPid, sleep, waitFor } from './exec.js';
 import { Keys } from '../../../agent/etcd/keys.js';
 import type { SeedOptions } from './seed.js';
 
@@ -51,6 +51,8 @@ export interface Fault {
   needsFencing?: boolean;
   /** Deploy with the failure-injectable `qm1-gate` resource (SeedOptions.gate). */
   gate?: boolean;
+  /** What the fault needs of the deployment beyond the seed one (these faults stay out of the soak). */
+  deployment?: Pick<DeploymentOptions, 'gateStopDelay' | 'topology' | 'etcdLoopDisks' | 'smallHostFs' | 'wallClockStep'>;
   inject(ctx: Ctx, owner: Host): Promise<Heal>;
   /** Checks after the heal; returns failure reasons. */
   verify?(ctx: Ctx, s: { first: string; recovered: string | undefined }): Promise<string[]>;
@@ -111,6 +113,11 @@ function fencedAt(c: Ctx, victim: string, since: number): number | undefined {
   return c.power?.events.find((e) => e.ok && e.action === 'off' && e.plug === victim && e.at >= since)?.at;
 }
 
+/** The hosts the power switch powered off since `t`. */
+function hostsFencedSince(c: Ctx, t: number): string[] {
+  return (c.power?.events ?? []).filter((e) => e.ok && e.action === 'off' && e.at >= t).map((e) => e.plug);
+}
+
 /** The takeover gate: the set must not be seen on another host before `victim` was fenced. */
 function startedOnlyAfterFence(c: Ctx, victim: string, since: number): string[] {
   const started = heldElsewhereAt(c, victim, since);
@@ -149,7 +156,7 @@ async function blockedClaim(c: Ctx, victim: string, failures: number, timeoutMs 
 async function switchover(c: Ctx, owner: Host): Promise<Host> {
   const refused: string[] = [];
   for (const h of c.agents.filter((x) => x !== owner)) {
-    const r = await c.hactl(['move', SET, h.name], 20_000);
+    const r = await c.hactl(['move', SET, h.name], CLI_TIMEOUT_MS);
     if (r.code === 0) return h;
     refused.push((r.stderr || r.stdout).trim().slice(0, 200));
   }
@@ -157,8 +164,8 @@ async function switchover(c: Ctx, owner: Host): Promise<Host> {
 }
 
 async function mustHactl(c: Ctx, args: string[]): Promise<void> {
-  const r = await c.hactl(args, 20_000);
-  if (r.code !== 0) throw new Error(`hactl ${args.join(' ')}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
+  const r = await c.hactl(args, CLI_TIMEOUT_MS);
+  if (r.code !== 0) throw new Error(`hactl ${args.join(' ')}: exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
 }
 
 /**
@@ -203,6 +210,128 @@ function configApplyDuringBlockedTakeover(name: string, change: Partial<SeedOpti
     },
   };
 }
+
+/** The lease (hex) a node's record is bound to: its agent's lease. */
+async function leaseOf(c: Ctx, node: string): Promise<string> {
+  const r = await c.etcd.ctl(['get', Keys.forCluster(c.tb.prefix).node(node), '-w', 'json']);
+  // (a lease ID is above 2^53: read its digits, not a JSON number)
+  const m = /"lease":(\d+)/.exec(r.stdout);
+  if (!m) throw new Error(`no lease on ${node}'s node record`);
+  return BigInt(m[1]!).toString(16);
+}
+
+/** Seconds etcd says the lease has left (`remaining`, truncated), or -1 once it is gone. */
+async function leaseRemainingSec(c: Ctx, leaseHex: string): Promise<number> {
+  const r = await c.etcd.ctl(['lease', 'timetolive', leaseHex]);
+  const m = /remaining\((-?\d+)s\)/.exec(r.stdout);
+  if (r.code !== 0 || !m) throw new Error(`etcdctl lease timetolive ${leaseHex}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
+  return Number(m[1]);
+}
+
+/**
+ * The etcd member the host's agent talks to most: the member whose client connections from the
+ * host received the most bytes over `windowMs` (its lease keepalive stream and watch).
+ */
+async function memberInUse(c: Ctx, h: Host, windowMs = 3000): Promise<string> {
+  const snap = async () => {
+    const r = await run('ip', ['netns', 'exec', h.ns, 'ss', '-Htin', 'state', 'established', '( dport = :2379 )']);
+    const bytes = new Map<string, number>();
+    let peer: string | undefined;
+    for (const line of r.stdout.split('\n')) {
+      const p = /\s(\d+\.\d+\.\d+\.\d+):2379\b/.exec(line);
+      if (p) peer = p[1];
+      const b = /bytes_received:(\d+)/.exec(line);
+      if (b && peer) bytes.set(peer, (bytes.get(peer) ?? 0) + Number(b[1]));
+    }
+    return bytes;
+  };
+  const a = await snap();
+  await sleep(windowMs);
+  const b = await snap();
+  let best: [string, number] | undefined;
+  for (const [ip, n] of b) if (!best || n - (a.get(ip) ?? 0) > best[1]) best = [ip, n - (a.get(ip) ?? 0)];
+  const name = c.etcd.names.find((n) => c.etcd.ip(n) === best?.[0]);
+  if (!name) throw new Error(`${h.name} has no etcd connection with traffic`);
+  return name;
+}
+
+/**
+ * A member's WAL fsyncs so far (etcd's own /metrics: count and total seconds): the commit cost,
+ * unlike a timed `etcdctl put`, whose process start alone took over 1 s on the loaded machine.
+ */
+async function walFsyncs(c: Ctx, member: string): Promise<{ count: number; sumSec: number }> {
+  const res = await fetch(`${c.etcd.endpoint(member)}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const txt = await res.text();
+  const num = (k: string) => Number(new RegExp(`^${k} (\\S+)$`, 'm').exec(txt)?.[1] ?? NaN);
+  return { count: num('etcd_disk_wal_fsync_duration_seconds_count'), sumSec: num('etcd_disk_wal_fsync_duration_seconds_sum') };
+}
+
+/** Every host but `h` on the testbed's network, and the bridge (observer, power switch). */
+function allBut(c: Ctx, h: Host): string[] {
+  return [...c.tb.hosts.values()].filter((x) => x !== h).map((x) => x.ip).concat(c.tb.bridgeIp);
+}
+
+/** Kill or partition the host that is both the set's owner and the etcd leader (co-located). */
+function ownerAndEtcdLeader(how: 'kill' | 'partition'): Fault {
+  return {
+    name: `${how}-owner-and-etcd-leader`,
+    expect: 'move',
+    holdMs: 10_000,
+    deployment: { topology: 'colocated' },
+    async inject(c, owner) {
+      await c.etcd.moveLeader(owner.name);
+      await waitFor(`${owner.name} leads etcd`, async () => (await c.etcd.leader()) === owner.name || undefined, 10_000, 200);
+      c.notes.leader = owner.name;
+      if (how === 'kill') {
+        await owner.kill();
+        return async () => {
+          await revive(owner)();
+          await c.etcd.waitHealthy(30_000);
+        };
+      }
+      // everything but the host's own traffic to itself (its agent still reaches its own member)
+      await owner.block(allBut(c, owner));
+      return async () => {
+        await unblockOrRevive(owner)();
+        await c.etcd.waitHealthy(30_000);
+      };
+    },
+  };
+}
+
+/** Slow commits: the etcd leader's (or every member's) writes to its data device throttled. */
+function slowCommits(which: 'leader' | 'all', thenKillOwner: boolean): Fault {
+  return {
+    name: `etcd-slow-commits-${which}${thenKillOwner ? '-kill-owner' : ''}`,
+    expect: thenKillOwner ? 'move' : 'either',
+    holdMs: 20_000,
+    boundMs: thenKillOwner ? 60_000 : undefined,
+    deployment: { etcdLoopDisks: true },
+    async inject(c, owner) {
+      const members = which === 'all' ? c.etcd.names : [(await c.etcd.leader()) ?? c.etcd.names[0]!];
+      const m0 = members[0]!;
+      const before = await walFsyncs(c, m0);
+      for (const m of members) await c.etcd.throttle(m, 8, 64 * 1024);
+      if (thenKillOwner) await owner.kill();
+      return async () => {
+        // the mean WAL fsync of the first throttled member while it was throttled
+        const after = await walFsyncs(c, m0).catch(() => undefined);
+        const n = after ? after.count - before.count : 0;
+        c.notes.commits = { members, fsyncs: n, meanFsyncMs: n > 0 ? Math.round(((after!.sumSec - before.sumSec) / n) * 1000) : null };
+        for (const m of members) await c.etcd.unthrottle(m);
+        if (thenKillOwner) await revive(owner)();
+      };
+    },
+    async verify(c) {
+      // the fault must have been one: the throttled member's fsyncs slow (unthrottled: about 1 ms)
+      const n = c.notes.commits as { meanFsyncMs: number | null } | undefined;
+      return n?.meanFsyncMs != null && n.meanFsyncMs >= 20 ? [] : [`commits not slowed: ${JSON.stringify(n)}`];
+    },
+  };
+}
+
+/** What a wall-clock step fault wrote where the owner's agent reads its clock offset. */
+const clockStepFile = (c: Ctx, h: Host) => join(c.tb.root, 'hosts', h.name, 'clock-step-ms');
 
 // ------------------------------------------------------------------ the faults
 export const FAULTS: Fault[] = [
@@ -524,8 +653,7 @@ export const FAULTS: Fault[] = [
       return async () => sleep(5000);
     },
     async verify(c) {
-      const t = (c.notes.ttl as { t: number }).t;
-      const fenced = (c.power?.events ?? []).filter((e) => e.ok && e.action === 'off' && e.at >= t).map((e) => e.plug);
+      const fenced = hostsFencedSince(c, (c.notes.ttl as { t: number }).t);
       return fenced.length === 0 ? [] : [`healthy hosts fenced after a TTL change: ${fenced.join(', ')}`];
     },
   },
@@ -537,7 +665,7 @@ export const FAULTS: Fault[] = [
     async inject(c, owner) {
       const t = Date.now();
       await owner.kill();
-      await movedFrom(c, [owner.name], 20_000);
+      await movedFrom(c, [owner.name], 45_000);
       await mustHactl(c, ['cleanup', SET]);
       c.notes.gate = { victim: owner.name, t } satisfies GateNote;
       return revive(owner);
@@ -585,6 +713,181 @@ export const FAULTS: Fault[] = [
       return r;
     },
   },
+  // ---------------------------------------------------------------- etcd quirks (issue 18)
+  {
+    // the etcd leader paused (SIGSTOP) for longer than the agents' 2 s call deadline the moment
+    // the dead owner is fenced: the next owner's acquire and first writes follow within
+    // milliseconds, so they commit (or not) while their replies wait on a paused leader
+    name: 'etcd-leader-paused-during-takeover',
+    expect: 'move',
+    holdMs: 8000,
+    boundMs: 45_000,
+    async inject(c, owner) {
+      if (!c.power) throw new Error('needs the fence device (run with fencing)');
+      const leader = await c.etcd.leader();
+      if (!leader) throw new Error('no etcd leader');
+      const t = Date.now();
+      await owner.kill();
+      await waitFor(`${owner.name} fenced`, async () => fencedAt(c, owner.name, t), 30_000, 10);
+      await c.etcd.pauseMember(leader, true);
+      await sleep(3500);
+      await c.etcd.pauseMember(leader, false);
+      c.notes.gate = { victim: owner.name, t } satisfies GateNote;
+      return async () => {
+        await revive(owner)();
+        await c.etcd.waitHealthy(20_000);
+      };
+    },
+    verify: verifyGate,
+  },
+  slowCommits('leader', false),
+  slowCommits('all', false),
+  slowCommits('all', true),
+  {
+    // the owner's agent stops renewing (SIGSTOP) and, in its lease's last second, etcd changes
+    // leader: the new leader extends every lease. Nothing must move, or if it moves, never two owners.
+    name: 'etcd-leader-change-lease-last-second',
+    expect: 'either',
+    holdMs: 10_000,
+    async inject(c, owner) {
+      const lease = await leaseOf(c, owner.name);
+      const leader = await c.etcd.leader();
+      const to = c.etcd.names.find((n) => n !== leader)!;
+      const known = { from: leader ?? '', id: await c.etcd.memberId(to) };
+      const pids = await agentPids(owner);
+      for (const p of pids) signalPid(p, 'SIGSTOP');
+      try {
+        // remaining is truncated: 1 = under 2 s left. One etcdctl call took about 1 s on the loaded
+        // machine, so waiting for 0 (under 1 s) let the lease run out before the move landed.
+        const left = await waitFor('the owner lease in its last seconds', async () => {
+          const r = await leaseRemainingSec(c, lease);
+          return r <= 1 ? { r } : undefined;
+        }, 10_000, 20);
+        await c.etcd.moveLeader(to, known);
+        const after = await leaseRemainingSec(c, lease).catch(() => -1);
+        c.notes.leaseChange = { before: left.r, after, from: leader, to };
+        await sleep(500);
+      } finally {
+        for (const p of pids) signalPid(p, 'SIGCONT');
+      }
+      return nothing;
+    },
+    async verify(c) {
+      // the fault must have happened as meant: the leader changed before the lease ran out
+      const n = c.notes.leaseChange as { after: number } | undefined;
+      return n && n.after >= 0 ? [] : [`the lease ran out before the leader change (${JSON.stringify(n)})`];
+    },
+  },
+  {
+    // one etcd member cut from the other two (peer traffic) while clients still reach it: the
+    // member the owner's agent talks to most answers, but cannot commit or renew anything
+    name: 'etcd-member-cut-from-quorum',
+    expect: 'either',
+    holdMs: 12_000,
+    async inject(c, owner) {
+      const m = await memberInUse(c, owner);
+      const leader = await c.etcd.leader();
+      c.notes.cut = { member: m, wasLeader: m === leader };
+      const h = c.etcd.host(m);
+      await h.block(c.etcd.names.filter((n) => n !== m).map((n) => c.etcd.ip(n)));
+      return async () => {
+        await unblockOrRevive(h)();
+        await c.etcd.waitHealthy(20_000);
+      };
+    },
+  },
+  // ---------------------------------------------------------------- host faults (issue 18)
+  {
+    // the filesystem with the owner's agent log, lease file and resource agents' run dir is full
+    name: 'disk-full-owner',
+    expect: 'either',
+    holdMs: 15_000,
+    deployment: { smallHostFs: true },
+    async inject(c, owner) {
+      const fill = join(owner.stateDir, 'fill');
+      await run('dd', ['if=/dev/zero', `of=${fill}`, 'bs=1M'], { timeoutMs: 30_000 });
+      const df = await run('df', ['--output=avail', owner.stateDir]);
+      c.notes.full = df.stdout.trim().split('\n').pop();
+      return async () => {
+        await rm(fill, { force: true });
+        await revive(owner)();
+      };
+    },
+    async verify(c) {
+      return Number(c.notes.full) <= 64 ? [] : [`the owner's filesystem was not full (${String(c.notes.full)} kB free)`];
+    },
+  },
+  {
+    // the owner's queue-manager resource agent made unreadable (mode 000) on that host only: a
+    // copy with mode 000 bind-mounted over it in the host's mount namespace. Its monitor, stop and
+    // start cannot run there; the stop counts as failed, so the set may move only after a fence.
+    name: 'resource-agent-unreadable-owner',
+    expect: 'either',
+    holdMs: 15_000,
+    boundMs: 60_000,
+    async inject(c, owner) {
+      const real = new URL('../../../../resources/queue-manager', import.meta.url).pathname;
+      const copy = join(c.tb.root, 'ra-000', 'queue-manager');
+      await mkdir(join(c.tb.root, 'ra-000'), { recursive: true });
+      await copyFile(real, copy);
+      await chmod(copy, 0o000);
+      await owner.execOk(['mount', '--bind', copy, real]);
+      c.notes.gate = { victim: owner.name, t: Date.now() } satisfies GateNote;
+      return async () => {
+        if ((await owner.running()) && !(await owner.frozen())) await owner.exec(['umount', real]);
+        await revive(owner)();
+      };
+    },
+    async verify(c) {
+      // a host that could not stop the set must have been fenced before it ran elsewhere
+      const g = c.notes.gate as GateNote;
+      const started = heldElsewhereAt(c, g.victim, g.t);
+      return started === undefined ? [] : startedOnlyAfterFence(c, g.victim, g.t);
+    },
+  },
+  {
+    // a switchover whose stop hangs: the gate resource's stop takes 60 s against its 5 s timeout
+    // (a stop that times out is a failed stop): the set moves only after the owner is fenced
+    name: 'ra-hangs-in-stop',
+    expect: 'move',
+    holdMs: 10_000,
+    // the switchover's CLI call, the 5 s stop timeout, the fence, the broker's start (18 s loaded)
+    boundMs: 90_000,
+    gate: true,
+    deployment: { gateStopDelay: '60s' },
+    async inject(c, owner) {
+      const t = Date.now();
+      await switchover(c, owner);
+      c.notes.gate = { victim: owner.name, t } satisfies GateNote;
+      return revive(owner);
+    },
+    verify: verifyGate,
+  },
+  {
+    // the owner's wall clock steps 15 min ahead, then back (as NTP would): lease validity is
+    // monotonic, so nothing moves and no host is fenced
+    name: 'wall-clock-step-owner',
+    expect: 'stay',
+    holdMs: 20_000,
+    deployment: { wallClockStep: true },
+    async inject(c, owner) {
+      const t = Date.now();
+      c.notes.ttl = { t };
+      await writeFile(clockStepFile(c, owner), String(15 * 60_000));
+      await sleep(8000);
+      await writeFile(clockStepFile(c, owner), String(-15 * 60_000));
+      await sleep(8000);
+      await writeFile(clockStepFile(c, owner), '0');
+      return nothing;
+    },
+    async verify(c) {
+      const fenced = hostsFencedSince(c, (c.notes.ttl as { t: number }).t);
+      return fenced.length === 0 ? [] : [`hosts fenced after a wall-clock step: ${fenced.join(', ')}`];
+    },
+  },
+  // ---------------------------------------------------------------- co-located topology (issue 18)
+  ownerAndEtcdLeader('kill'),
+  ownerAndEtcdLeader('partition'),
 ];
 
 /** What fence-claimer-dies-switch-failing saw when the claim changed hands. */
@@ -601,6 +904,8 @@ export interface RunOpts {
   resultsDir: string;
   testbed: TestbedOptions;
   powerPort: number;
+  /** Every fault on this topology (a fault's own `deployment.topology` wins). */
+  topology?: Topology;
 }
 
 export async function runScenario(fault: Fault, rep: number, o: RunOpts): Promise<ScenarioRow> {
@@ -615,8 +920,9 @@ export async function runScenario(fault: Fault, rep: number, o: RunOpts): Promis
   let checker: Checker | undefined;
   let workload: Workload | undefined;
   let res: WorkloadResult | undefined;
+  const notes: Record<string, unknown> = {};
   try {
-    d = await deploy({ fencing: o.fencing, testbed: o.testbed, powerPort: o.powerPort, gate: fault.gate });
+    d = await deploy({ fencing: o.fencing, testbed: o.testbed, powerPort: o.powerPort, gate: fault.gate, topology: o.topology, ...fault.deployment });
     const { tb, vip, owner } = d;
     const first = d.firstOwner;
     row.ownerBefore = first;
@@ -630,7 +936,7 @@ export async function runScenario(fault: Fault, rep: number, o: RunOpts): Promis
     const struck = new Set<string>([first]);
     let tStrike = 0;
     const ctx: Ctx = {
-      ...d, checker, workload, notes: {},
+      ...d, checker, workload, notes,
       strike: (...hosts) => {
         for (const h of hosts) struck.add(h);
         tStrike = Date.now();
@@ -652,11 +958,13 @@ export async function runScenario(fault: Fault, rep: number, o: RunOpts): Promis
     const holdUntil = expectViolations ? tFault + UNFENCED_HOLD_MS : deadline;
     while (Date.now() < holdUntil) {
       if (expectViolations && checker.violations.length > 0) break;
+      // (the status read can take many seconds on a loaded machine: what it shows is as of its start)
+      const tAsk = Date.now();
       ownerAfter = await owner().catch(() => undefined);
       const ack = workload.ackedAgainAfter(tStrike + 200);
       const placeOk = fault.expect !== 'move' || (ownerAfter !== undefined && !struck.has(ownerAfter));
       if (ownerAfter && ack !== undefined && placeOk) {
-        recoveredAt = Math.max(ack, Date.now() - 500);
+        recoveredAt = Math.max(ack, tAsk - 500);
         break;
       }
       await sleep(250);
@@ -669,7 +977,7 @@ export async function runScenario(fault: Fault, rep: number, o: RunOpts): Promis
     }
     // let things settle, then check the set is still (or again) running
     await sleep(5000);
-    const finalOwner = await waitFor('set running after heal', owner, 30_000, 500).catch(() => undefined);
+    const finalOwner = await waitFor('set running after heal', owner, 60_000, 500).catch(() => undefined);
     row.ownerAfter = ownerAfter ?? finalOwner;
     const verified = fault.verify ? await fault.verify(ctx, { first, recovered: recoveredAt !== undefined ? ownerAfter : undefined }) : [];
     res = await workload.finish(30_000);
@@ -687,7 +995,11 @@ export async function runScenario(fault: Fault, rep: number, o: RunOpts): Promis
       if (res.lost > 0) row.reasons.push(`${res.lost} acknowledged messages lost`);
       if (recoveredAt === undefined) row.reasons.push(`not recovered within ${Math.round((deadline - tFault) / 1000)} s`);
       if (fault.expect === 'stay' && ownerAfter && ownerAfter !== first) row.reasons.push(`set moved ${first} -> ${ownerAfter} (expected to stay)`);
-      if (!finalOwner) row.reasons.push('set not running after heal');
+      if (!finalOwner) {
+        // what status showed instead (a set that runs but reads as not running is a finding too)
+        const st = await d.setStatus().catch(() => undefined);
+        row.reasons.push(`set not running after heal (status: ${st ? `${st.state} on ${st.node ?? '-'}${st.reason ? `: ${st.reason.slice(0, 160)}` : ''}` : 'unreadable'})`);
+      }
       row.reasons.push(...verified);
     }
     row.outcome = row.reasons.length > 0 ? 'fail' : expectViolations ? 'caught' : 'pass';
@@ -704,7 +1016,7 @@ export async function runScenario(fault: Fault, rep: number, o: RunOpts): Promis
   } finally {
     await checker?.stop().catch(() => undefined);
     if (!res) await workload?.abort().catch(() => undefined);
-    if (d && (!isSuccess(row) || o.keepLogs)) await keepLogs(d, checker, join(o.resultsDir, 'logs', `${fault.name}${o.fencing ? '' : '-nofence'}-${rep}`));
+    if (d && (!isSuccess(row) || o.keepLogs)) await keepLogs(d, checker, notes, join(o.resultsDir, 'logs', `${fault.name}${o.fencing ? '' : '-nofence'}-${rep}`));
     await d?.down().catch((e: Error) => process.stderr.write(`teardown: ${e.message}\n`));
   }
   row.durationMs = Date.now() - t0;
@@ -716,7 +1028,8 @@ export function isSuccess(r: ScenarioRow): boolean {
   return r.outcome === 'pass' || r.outcome === 'caught';
 }
 
-async function keepLogs(d: Deployment, checker: Checker | undefined, dest: string): Promise<void> {
+async function keepLogs(d: Deployment, checker: Checker | undefined, notes: Record<string, unknown>, dest: string): Promise<void> {
   await copyHostLogs(d, dest).catch(() => undefined);
+  await writeFile(join(dest, 'notes.json'), JSON.stringify(notes, null, 1)).catch(() => undefined);
   await writeFile(join(dest, 'checker.json'), JSON.stringify({ violations: checker?.violations ?? [], observations: checker?.observations ?? [] }, null, 1)).catch(() => undefined);
 }

@@ -27,6 +27,8 @@ export interface SeedOptions {
    * host makes its stop fail there, while disk, IP and broker stay up (the failed-stop faults).
    */
   gate?: boolean;
+  /** The gate's stop takes this long (its stop timeout is 5 s): a resource agent hanging in stop. */
+  gateStopDelay?: string;
   /** requireFencing as an operator would set it (default: true with a fence device, false without). */
   requireFencing?: boolean;
   /** Fence device: the testbed's power switch (an executable path), or none. */
@@ -84,7 +86,9 @@ export function clusterConfig(o: SeedOptions): Record<string, unknown> {
             stop: { timeout: '5s' },
           },
           ...(o.brokerless ? [] : brokerResources(o, port)),
-          ...(o.gate ? [{ id: 'qm1-gate', type: 'dummy', monitor: { interval: '2s', timeout: '5s' }, stop: { timeout: '5s' } }] : []),
+          ...(o.gate
+            ? [{ id: 'qm1-gate', type: 'dummy', ...(o.gateStopDelay ? { params: { stopDelay: o.gateStopDelay } } : {}), monitor: { interval: '2s', timeout: '5s' }, stop: { timeout: '5s' } }]
+            : []),
         ],
       },
     },

@@ -58,7 +58,8 @@ function detectFreezer(): FreezerKind {
 
 /** Every cgroup location a testbed of this prefix may have created (for cleanup). */
 function cgroupBases(): string[] {
-  return ['/sys/fs/cgroup/freezer', '/sys/fs/cgroup/unified', '/sys/fs/cgroup', '/sys/fs/cgroup/systemd'].filter((b) =>
+  // (blkio: the slow-commit fault's write limits on an etcd member, lib/etcd.ts)
+  return ['/sys/fs/cgroup/freezer', '/sys/fs/cgroup/unified', '/sys/fs/cgroup', '/sys/fs/cgroup/systemd', '/sys/fs/cgroup/blkio'].filter((b) =>
     existsSync(b),
   );
 }
